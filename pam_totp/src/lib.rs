@@ -1,0 +1,11 @@
+//! `pam_totp.so`: a TOTP (RFC 6238) second factor for PAM that reads and
+//! writes pam_google_authenticator's secret files and takes its options.
+//!
+//! Layers: `ffi`/`shell` talk to libpam; the options parser turns module
+//! arguments into a typed value at the edge.
+
+#![deny(clippy::expect_used)]
+
+mod ffi;
+pub mod options;
+mod shell;

@@ -1,0 +1,10 @@
+#!/bin/sh
+# Runs every test: installs what the tests need (apt-get), then the unit
+# tests, the real-libpam tests and the install tests of the whole workspace.
+set -eu
+cd "$(dirname "$0")/.."
+
+sh scripts/deps.sh --test
+# The install tests stage the built artifacts, so build them first.
+cargo build --workspace --locked
+cargo test --workspace --locked

@@ -1,0 +1,105 @@
+//! `pam-drive`: runs one scripted PAM transaction through the real libpam and
+//! prints a JSON report. The tests (and benchmarks) start it as a child process,
+//! so each run has its own process: its own uid, syslog capture, and crash
+//! isolation.
+//!
+//! Usage: `pam-drive '<spec json>'` (see `pam_harness::spec::Spec`).
+
+use std::io::Read;
+use std::time::Instant;
+
+use pam_harness::client::{Transaction, code_name};
+use pam_harness::spec::{Report, Spec};
+
+fn main() {
+    let arg = std::env::args().nth(1).unwrap_or_default();
+    let spec: Spec = match serde_json::from_str(&arg) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("pam-drive: bad spec: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Some(uid) = spec.uid
+        && let Err(e) = become_user(uid)
+    {
+        eprintln!("pam-drive: cannot become uid {uid}: {e}");
+        std::process::exit(2);
+    }
+    match run(&spec) {
+        Ok(report) => match serde_json::to_string(&report) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("pam-drive: {e}");
+                std::process::exit(2);
+            }
+        },
+        Err(e) => {
+            eprintln!("pam-drive: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn run(spec: &Spec) -> Result<Report, String> {
+    let mut report = Report::default();
+    let rounds = spec.repeat.unwrap_or(1).max(1);
+    for round in 0..rounds {
+        let started = Instant::now();
+        let mut tx = match Transaction::start(
+            &spec.service,
+            spec.user.as_deref(),
+            &spec.confdir,
+            spec.answers.clone(),
+        ) {
+            Ok(tx) => tx,
+            Err(code) => {
+                report.start = code_name(code);
+                return Ok(report);
+            }
+        };
+        report.start = code_name(0);
+        for (name, value) in &spec.items {
+            tx.set_item(name, value)?;
+        }
+        for (name, value) in &spec.env {
+            tx.putenv(name, value)?;
+        }
+        if spec.gate && round == 0 {
+            // Released when the parent closes our stdin (all racers at once).
+            eprintln!("ready");
+            let mut sink = Vec::new();
+            let _ = std::io::stdin().read_to_end(&mut sink);
+        }
+        let results: Vec<_> = spec.steps.iter().map(|s| tx.call(s.op, s.flags)).collect();
+        if spec.repeat.is_some() {
+            report
+                .round_ns
+                .push(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        }
+        if round + 1 == rounds {
+            report.results = results;
+            report.transcript = tx.transcript().to_vec();
+            report.env = tx.env();
+        }
+    }
+    Ok(report)
+}
+
+fn become_user(uid: u32) -> Result<(), String> {
+    // SAFETY: plain syscalls on this single-threaded process before any PAM use.
+    let rc = unsafe {
+        if libc::setgroups(0, std::ptr::null()) != 0 {
+            -1
+        } else if libc::setresgid(uid, uid, uid) != 0 {
+            -2
+        } else {
+            libc::setresuid(uid, uid, uid)
+        }
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error().to_string())
+    }
+}
