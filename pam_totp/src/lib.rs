@@ -8,4 +8,7 @@
 
 mod ffi;
 pub mod options;
+pub mod otp;
+pub mod secret_file;
 mod shell;
+pub mod verify;
