@@ -11,4 +11,5 @@ pub mod options;
 pub mod otp;
 pub mod secret_file;
 mod shell;
+pub mod store;
 pub mod verify;

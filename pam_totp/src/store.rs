@@ -1,0 +1,721 @@
+//! The store: finding, opening, locking, reading and atomically replacing a
+//! secret file, as the user who owns it. Every file-system rule lives here.
+//!
+//! - File work is done with the file system identity (fsuid/fsgid) of the
+//!   account the file belongs to, never as root; the previous identity is
+//!   restored afterwards (`AsUser`).
+//! - The file is opened with `O_NOFOLLOW` after `lstat` says it is a regular
+//!   file, so a symlink, FIFO, device or directory is refused without being
+//!   opened; then owner, permission bits and size are checked.
+//! - An exclusive `flock` is held from read to write. The lock is on the file
+//!   itself; since a write replaces the file, a waiter that wakes up on a
+//!   replaced file notices (the path no longer names its inode) and retries.
+//! - A write goes to an anonymous `O_TMPFILE` in the same directory, is
+//!   synced, given the old file's mode and owner, linked in under a fixed
+//!   temporary name only at the last moment and renamed over the file; then
+//!   the directory is synced. A kill leaves the old or the new file, and at
+//!   most the linked temporary name, which the next locked access removes.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{AT_FDCWD, AtFlags, OFlag, openat, renameat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fchmod, fstat, fstatat};
+use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fsync, linkat, unlinkat};
+
+use crate::secret_file::{MAX_FILE_SIZE, SecretFile};
+
+/// A local account, as the passwd database has it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: PathBuf,
+}
+
+/// Why the store could not do what was asked. Each names the path involved.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The file does not exist (the user is not enrolled).
+    NotFound(PathBuf),
+    /// The directory that should hold the file does not exist.
+    NoDirectory(PathBuf),
+    Symlink(PathBuf),
+    NotRegular(PathBuf),
+    Permissions {
+        path: PathBuf,
+        mode: u32,
+        allowed: u32,
+    },
+    Owner {
+        path: PathBuf,
+        uid: u32,
+        expected: u32,
+    },
+    TooLarge(PathBuf),
+    BadPath(String),
+    /// The fs identity of the account could not be taken or given back.
+    Identity(String),
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        errno: Errno,
+    },
+}
+
+impl StoreError {
+    /// The errno behind an I/O failure, for the user-facing message.
+    pub fn errno(&self) -> Option<Errno> {
+        match self {
+            StoreError::Io { errno, .. } => Some(*errno),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::NotFound(p) => write!(f, "\"{}\" does not exist", p.display()),
+            StoreError::NoDirectory(p) => {
+                write!(f, "directory of \"{}\" does not exist", p.display())
+            }
+            StoreError::Symlink(p) => write!(f, "\"{}\" is a symbolic link", p.display()),
+            StoreError::NotRegular(p) => write!(f, "\"{}\" is not a regular file", p.display()),
+            StoreError::Permissions {
+                path,
+                mode,
+                allowed,
+            } => write!(
+                f,
+                "\"{}\" has mode {mode:04o}, more than the allowed {allowed:04o}",
+                path.display()
+            ),
+            StoreError::Owner {
+                path,
+                uid,
+                expected,
+            } => write!(
+                f,
+                "\"{}\" is owned by uid {uid}, not {expected}",
+                path.display()
+            ),
+            StoreError::TooLarge(p) => write!(
+                f,
+                "\"{}\" is larger than {MAX_FILE_SIZE} bytes",
+                p.display()
+            ),
+            StoreError::BadPath(s) => write!(f, "bad secret path: {s}"),
+            StoreError::Identity(s) => write!(f, "{s}"),
+            StoreError::Io { op, path, errno } => {
+                write!(f, "{op} \"{}\": {}", path.display(), errno.desc())
+            }
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(Errno) -> StoreError + 'a {
+    move |errno| StoreError::Io {
+        op,
+        path: path.to_path_buf(),
+        errno,
+    }
+}
+
+/// Looks up an account by name; `Ok(None)` when there is none.
+pub fn account_by_name(name: &str) -> Result<Option<Account>, StoreError> {
+    let user = nix::unistd::User::from_name(name)
+        .map_err(|e| StoreError::Identity(format!("looking up user \"{name}\": {}", e.desc())))?;
+    Ok(user.map(from_nix))
+}
+
+/// Looks up an account by uid; `Ok(None)` when there is none.
+pub fn account_by_uid(uid: u32) -> Result<Option<Account>, StoreError> {
+    let user = nix::unistd::User::from_uid(Uid::from_raw(uid))
+        .map_err(|e| StoreError::Identity(format!("looking up uid {uid}: {}", e.desc())))?;
+    Ok(user.map(from_nix))
+}
+
+fn from_nix(u: nix::unistd::User) -> Account {
+    Account {
+        name: u.name,
+        uid: u.uid.as_raw(),
+        gid: u.gid.as_raw(),
+        home: u.dir,
+    }
+}
+
+/// Expands a `secret=` template: `~` (at the start or right after `/`) and
+/// `${HOME}` become the home directory, `${USER}` the user name. The result
+/// must be absolute, and a user name cannot smuggle in a path.
+pub fn expand_secret_path(
+    template: &str,
+    user: &str,
+    home: Option<&Path>,
+) -> Result<PathBuf, StoreError> {
+    if user.is_empty() || user.contains('/') || user == "." || user == ".." {
+        return Err(StoreError::BadPath(format!("unsafe user name \"{user}\"")));
+    }
+    let home_text = || -> Result<String, StoreError> {
+        let h = home.ok_or_else(|| StoreError::BadPath("no home directory".into()))?;
+        if !h.is_absolute() {
+            return Err(StoreError::BadPath(format!(
+                "home directory \"{}\" is not absolute",
+                h.display()
+            )));
+        }
+        Ok(h.to_string_lossy().trim_end_matches('/').to_owned())
+    };
+    let mut out = String::new();
+    let mut rest = template;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix("${HOME}") {
+            out.push_str(&home_text()?);
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("${USER}") {
+            out.push_str(user);
+            rest = r;
+        } else if rest.starts_with('~') && (out.is_empty() || out.ends_with('/')) {
+            out.push_str(&home_text()?);
+            rest = &rest[1..];
+        } else {
+            let c = rest.chars().next().unwrap_or_default();
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    let path = PathBuf::from(out);
+    if !path.is_absolute() || path.file_name().is_none() {
+        return Err(StoreError::BadPath(format!(
+            "\"{}\" is not an absolute file path",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
+/// The process's file system identity switched to an account for as long as
+/// this value lives (Linux fsuid/fsgid, which only file access uses).
+/// Without root, only one's own identity can be taken.
+pub struct AsUser {
+    previous: Option<(Uid, Gid)>,
+}
+
+impl AsUser {
+    pub fn take(uid: u32, gid: u32) -> Result<AsUser, StoreError> {
+        let euid = nix::unistd::geteuid();
+        if !euid.is_root() {
+            if euid.as_raw() == uid {
+                return Ok(AsUser { previous: None });
+            }
+            return Err(StoreError::Identity(format!(
+                "cannot act as uid {uid} without root (running as uid {euid})"
+            )));
+        }
+        let old_gid = nix::unistd::setfsgid(Gid::from_raw(gid));
+        let old_uid = nix::unistd::setfsuid(Uid::from_raw(uid));
+        let guard = AsUser {
+            previous: Some((old_uid, old_gid)),
+        };
+        // setfsuid reports only the previous value: ask again to confirm.
+        let now_uid = nix::unistd::setfsuid(Uid::from_raw(uid));
+        let now_gid = nix::unistd::setfsgid(Gid::from_raw(gid));
+        if now_uid.as_raw() != uid || now_gid.as_raw() != gid {
+            return Err(StoreError::Identity(format!(
+                "could not switch file access to uid {uid} gid {gid}"
+            )));
+        }
+        Ok(guard)
+    }
+}
+
+impl Drop for AsUser {
+    fn drop(&mut self) {
+        if let Some((uid, gid)) = self.previous.take() {
+            nix::unistd::setfsuid(uid);
+            nix::unistd::setfsgid(gid);
+        }
+    }
+}
+
+/// What a secret file must satisfy.
+#[derive(Clone, Copy, Debug)]
+pub struct Rules {
+    pub owner: u32,
+    pub check_owner: bool,
+    /// Permission bits (of 07777) the file may have.
+    pub allowed_perm: u32,
+}
+
+/// A secret file, open and exclusively locked, with what it held when read.
+pub struct Locked {
+    path: PathBuf,
+    dir: OwnedFd,
+    name: OsString,
+    /// Holds the flock until this value is dropped.
+    _lock: File,
+    stat: FileStat,
+    pub contents: SecretFile,
+}
+
+impl fmt::Debug for Locked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Locked({})", self.path.display())
+    }
+}
+
+/// The fixed name a new version is linked under just before it replaces the file.
+fn temp_name(name: &OsStr) -> OsString {
+    let mut t = OsString::from(".");
+    t.push(name);
+    t.push(".pam_totp-new");
+    t
+}
+
+fn split(path: &Path) -> Result<(&Path, &OsStr), StoreError> {
+    match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) if !dir.as_os_str().is_empty() => Ok((dir, name)),
+        _ => Err(StoreError::BadPath(format!(
+            "\"{}\" has no directory part",
+            path.display()
+        ))),
+    }
+}
+
+fn open_dir(dir: &Path, file: &Path) -> Result<OwnedFd, StoreError> {
+    openat(
+        AT_FDCWD,
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        Errno::ENOENT | Errno::ENOTDIR => StoreError::NoDirectory(file.to_path_buf()),
+        e => io("opening the directory of", file)(e),
+    })
+}
+
+fn is_kind(stat: &FileStat, kind: SFlag) -> bool {
+    SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == kind
+}
+
+/// Opens, locks, checks and reads the secret file at `path`.
+pub fn open_locked(path: &Path, rules: &Rules) -> Result<Locked, StoreError> {
+    let (dir_path, name) = split(path)?;
+    let dir = open_dir(dir_path, path)?;
+    let mut attempts = 0;
+    let (file, stat) = loop {
+        attempts += 1;
+        // Look before opening: never open a FIFO, device or symlink.
+        let seen = fstatat(&dir, name, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(|e| match e {
+            Errno::ENOENT => StoreError::NotFound(path.to_path_buf()),
+            e => io("examining", path)(e),
+        })?;
+        if is_kind(&seen, SFlag::S_IFLNK) {
+            return Err(StoreError::Symlink(path.to_path_buf()));
+        }
+        if !is_kind(&seen, SFlag::S_IFREG) {
+            return Err(StoreError::NotRegular(path.to_path_buf()));
+        }
+        let fd = openat(
+            &dir,
+            name,
+            OFlag::O_RDONLY
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_NONBLOCK
+                | OFlag::O_NOCTTY
+                | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            Errno::ELOOP => StoreError::Symlink(path.to_path_buf()),
+            Errno::ENOENT => StoreError::NotFound(path.to_path_buf()),
+            e => io("opening", path)(e),
+        })?;
+        let stat = fstat(&fd).map_err(io("examining", path))?;
+        if !is_kind(&stat, SFlag::S_IFREG) {
+            return Err(StoreError::NotRegular(path.to_path_buf()));
+        }
+        let file = File::from(fd);
+        file.lock().map_err(|e| StoreError::Io {
+            op: "locking",
+            path: path.to_path_buf(),
+            errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+        })?;
+        // While we waited, the file may have been replaced: then lock the new one.
+        match fstatat(&dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(now) if now.st_ino == stat.st_ino && now.st_dev == stat.st_dev => {
+                break (file, stat);
+            }
+            Ok(_) | Err(Errno::ENOENT) if attempts < 100 => continue,
+            Ok(_) => {
+                return Err(StoreError::Identity(format!(
+                    "\"{}\" keeps being replaced",
+                    path.display()
+                )));
+            }
+            Err(e) => return Err(io("examining", path)(e)),
+        }
+    };
+
+    let mode = stat.st_mode & 0o7777;
+    if mode & !rules.allowed_perm != 0 {
+        return Err(StoreError::Permissions {
+            path: path.to_path_buf(),
+            mode,
+            allowed: rules.allowed_perm,
+        });
+    }
+    if rules.check_owner && stat.st_uid != rules.owner {
+        return Err(StoreError::Owner {
+            path: path.to_path_buf(),
+            uid: stat.st_uid,
+            expected: rules.owner,
+        });
+    }
+    if stat.st_size > MAX_FILE_SIZE as i64 {
+        return Err(StoreError::TooLarge(path.to_path_buf()));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(stat.st_size).unwrap_or(0));
+    (&file)
+        .take(MAX_FILE_SIZE as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| StoreError::Io {
+            op: "reading",
+            path: path.to_path_buf(),
+            errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+        })?;
+    let contents = SecretFile::from_bytes(bytes);
+    if contents.as_bytes().len() > MAX_FILE_SIZE {
+        return Err(StoreError::TooLarge(path.to_path_buf()));
+    }
+    let locked = Locked {
+        path: path.to_path_buf(),
+        dir,
+        name: name.to_os_string(),
+        _lock: file,
+        stat,
+        contents,
+    };
+    // A temporary name left by a write that was killed: we hold the lock, so
+    // no write is under way.
+    let _ = unlinkat(
+        &locked.dir,
+        temp_name(&locked.name).as_os_str(),
+        UnlinkatFlags::NoRemoveDir,
+    );
+    Ok(locked)
+}
+
+impl Locked {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Replaces the file with `contents`, keeping its mode and owner, so that
+    /// a crash at any instant leaves either the old or the new file.
+    pub fn replace(&self, contents: &[u8]) -> Result<(), StoreError> {
+        let tmp = temp_name(&self.name);
+        let anonymous = openat(
+            &self.dir,
+            ".",
+            OFlag::O_TMPFILE | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o600),
+        );
+        let (fd, named) = match anonymous {
+            Ok(fd) => (fd, false),
+            // File systems without O_TMPFILE: a named temporary file instead.
+            Err(Errno::EOPNOTSUPP | Errno::EISDIR | Errno::EINVAL) => {
+                let _ = unlinkat(&self.dir, tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
+                let fd = openat(
+                    &self.dir,
+                    tmp.as_os_str(),
+                    OFlag::O_WRONLY
+                        | OFlag::O_CREAT
+                        | OFlag::O_EXCL
+                        | OFlag::O_NOFOLLOW
+                        | OFlag::O_CLOEXEC,
+                    Mode::from_bits_truncate(0o600),
+                )
+                .map_err(io("creating a temporary file beside", &self.path))?;
+                (fd, true)
+            }
+            Err(e) => return Err(io("creating a temporary file beside", &self.path)(e)),
+        };
+        let result = self.fill_and_link(fd, &tmp, named, contents);
+        if result.is_err() {
+            let _ = unlinkat(&self.dir, tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
+        }
+        result
+    }
+
+    fn fill_and_link(
+        &self,
+        fd: OwnedFd,
+        tmp: &OsStr,
+        named: bool,
+        contents: &[u8],
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        let mut file = File::from(fd);
+        file.write_all(contents).map_err(|e| StoreError::Io {
+            op: "writing a new version of",
+            path: path.clone(),
+            errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+        })?;
+        fchmod(
+            file.as_fd(),
+            Mode::from_bits_truncate(self.stat.st_mode & 0o7777),
+        )
+        .map_err(io("setting the mode of a new version of", path))?;
+        let (uid, gid) = (self.stat.st_uid, self.stat.st_gid);
+        let new = fstat(file.as_fd()).map_err(io("examining a new version of", path))?;
+        if new.st_uid != uid || new.st_gid != gid {
+            fchown(
+                file.as_fd(),
+                Some(Uid::from_raw(uid)),
+                Some(Gid::from_raw(gid)),
+            )
+            .map_err(io("keeping the owner of", path))?;
+        }
+        fsync(file.as_fd()).map_err(io("syncing a new version of", path))?;
+        if !named {
+            let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+            let link = |dir: &OwnedFd| {
+                linkat(
+                    AT_FDCWD,
+                    proc_path.as_str(),
+                    dir,
+                    tmp,
+                    AtFlags::AT_SYMLINK_FOLLOW,
+                )
+            };
+            match link(&self.dir) {
+                Err(Errno::EEXIST) => {
+                    let _ = unlinkat(&self.dir, tmp, UnlinkatFlags::NoRemoveDir);
+                    link(&self.dir).map_err(io("linking a new version of", path))?;
+                }
+                other => other.map_err(io("linking a new version of", path))?,
+            }
+        }
+        renameat(&self.dir, tmp, &self.dir, self.name.as_os_str())
+            .map_err(io("replacing", path))?;
+        fsync(&self.dir).map_err(io("syncing the directory of", path))?;
+        Ok(())
+    }
+}
+
+/// Creates a new secret file at `path` that must not exist yet, mode 0600,
+/// owned by the current fs identity. Appears whole or not at all.
+pub fn create_new(path: &Path, contents: &[u8]) -> Result<(), StoreError> {
+    let (dir_path, name) = split(path)?;
+    let dir = open_dir(dir_path, path)?;
+    let fd = openat(
+        &dir,
+        ".",
+        OFlag::O_TMPFILE | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o600),
+    )
+    .map_err(io("creating a temporary file beside", path))?;
+    let mut file = File::from(fd);
+    file.write_all(contents).map_err(|e| StoreError::Io {
+        op: "writing",
+        path: path.to_path_buf(),
+        errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+    })?;
+    fchmod(file.as_fd(), Mode::from_bits_truncate(0o600))
+        .map_err(io("setting the mode of", path))?;
+    fsync(file.as_fd()).map_err(io("syncing", path))?;
+    let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+    // linkat never replaces: an existing file makes this fail with EEXIST.
+    linkat(
+        AT_FDCWD,
+        proc_path.as_str(),
+        &dir,
+        name,
+        AtFlags::AT_SYMLINK_FOLLOW,
+    )
+    .map_err(io("creating", path))?;
+    fsync(&dir).map_err(io("syncing the directory of", path))?;
+    Ok(())
+}
+
+/// True when `name` (a directory entry) is a temporary name this store uses.
+pub fn is_temp_name(name: &OsStr) -> bool {
+    let b = name.as_bytes();
+    b.starts_with(b".") && b.ends_with(b".pam_totp-new")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn me() -> (u32, u32) {
+        (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        )
+    }
+
+    fn rules() -> Rules {
+        Rules {
+            owner: me().0,
+            check_owner: true,
+            allowed_perm: 0o600,
+        }
+    }
+
+    fn write(path: &Path, text: &str, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(path, text).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn expands_the_anchor_templates() {
+        let home = Path::new("/home/alice");
+        let x =
+            |t: &str| expand_secret_path(t, "alice", Some(home)).map(|p| p.display().to_string());
+        assert_eq!(
+            x("~/.google_authenticator").unwrap(),
+            "/home/alice/.google_authenticator"
+        );
+        assert_eq!(x("${HOME}/.ga").unwrap(), "/home/alice/.ga");
+        assert_eq!(x("/var/lib/totp/${USER}").unwrap(), "/var/lib/totp/alice");
+        assert_eq!(x("/a/~/b").unwrap(), "/a//home/alice/b");
+        assert_eq!(x("/a~b/c").unwrap(), "/a~b/c");
+        assert!(x("relative/${USER}").is_err());
+        assert!(expand_secret_path("/x/${USER}", "../etc", Some(home)).is_err());
+        assert!(expand_secret_path("/x/${USER}", "a/b", Some(home)).is_err());
+        assert!(expand_secret_path("~/.ga", "alice", None).is_err());
+        assert!(expand_secret_path("~/.ga", "alice", Some(Path::new("rel"))).is_err());
+    }
+
+    #[test]
+    fn reads_locks_and_replaces_keeping_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        write(&path, "OLD\n", 0o400);
+        let locked = open_locked(&path, &rules()).unwrap();
+        assert_eq!(locked.contents.as_bytes(), b"OLD\n");
+        locked.replace(b"NEW\n").unwrap();
+        drop(locked);
+        assert_eq!(std::fs::read(&path).unwrap(), b"NEW\n");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
+            0o400
+        );
+        assert_eq!(listing(dir.path()), ["secret"]);
+    }
+
+    #[test]
+    fn refuses_symlinks_fifos_directories_and_loose_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        write(&real, "X\n", 0o600);
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(matches!(
+            open_locked(&link, &rules()),
+            Err(StoreError::Symlink(_))
+        ));
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(matches!(
+            open_locked(&fifo, &rules()),
+            Err(StoreError::NotRegular(_))
+        ));
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        assert!(matches!(
+            open_locked(&sub, &rules()),
+            Err(StoreError::NotRegular(_))
+        ));
+        let loose = dir.path().join("loose");
+        write(&loose, "X\n", 0o644);
+        assert!(matches!(
+            open_locked(&loose, &rules()),
+            Err(StoreError::Permissions { mode: 0o644, .. })
+        ));
+        let missing = dir.path().join("missing");
+        assert!(matches!(
+            open_locked(&missing, &rules()),
+            Err(StoreError::NotFound(_))
+        ));
+        let no_dir = dir.path().join("nodir/secret");
+        assert!(matches!(
+            open_locked(&no_dir, &rules()),
+            Err(StoreError::NoDirectory(_))
+        ));
+        let mut other_owner = rules();
+        other_owner.owner += 1;
+        assert!(matches!(
+            open_locked(&real, &other_owner),
+            Err(StoreError::Owner { .. })
+        ));
+        other_owner.check_owner = false;
+        assert!(open_locked(&real, &other_owner).is_ok());
+    }
+
+    #[test]
+    fn refuses_oversize_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big");
+        write(&path, &"A".repeat(MAX_FILE_SIZE + 1), 0o600);
+        assert!(matches!(
+            open_locked(&path, &rules()),
+            Err(StoreError::TooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn removes_a_temporary_name_left_by_a_killed_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        write(&path, "X\n", 0o600);
+        write(&dir.path().join(".secret.pam_totp-new"), "STALE\n", 0o600);
+        let locked = open_locked(&path, &rules()).unwrap();
+        drop(locked);
+        assert_eq!(listing(dir.path()), ["secret"]);
+    }
+
+    #[test]
+    fn create_new_never_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        create_new(&path, b"A\n").unwrap();
+        let err = create_new(&path, b"B\n").unwrap_err();
+        assert_eq!(err.errno(), Some(Errno::EEXIST));
+        assert_eq!(std::fs::read(&path).unwrap(), b"A\n");
+        assert_eq!(listing(dir.path()), ["secret"]);
+    }
+
+    #[test]
+    fn own_identity_needs_no_root() {
+        let (uid, gid) = me();
+        let guard = AsUser::take(uid, gid).unwrap();
+        drop(guard);
+        if uid != 0 {
+            assert!(AsUser::take(uid + 1, gid).is_err());
+        }
+    }
+}
