@@ -361,3 +361,11 @@ pub fn real_uid() -> u32 {
     // SAFETY: getuid has no preconditions and cannot fail.
     unsafe { libc::getuid() }
 }
+
+const PAM_AUTHTOK_TYPE: c_int = 13;
+
+/// Sets `PAM_AUTHTOK_TYPE`, the word libpam puts in its password prompts
+/// ("New UNIX password: "), as pam_pwquality's `type=` option does.
+pub fn set_authtok_type(pamh: &mut PamHandle, word: &str) -> Result<(), PamResultCode> {
+    set_secret_item(pamh, PAM_AUTHTOK_TYPE, word.as_bytes())
+}

@@ -1,12 +1,20 @@
 //! `pam_policy.so`: password quality for the PAM password stack, taking
 //! pam_pwquality's options and giving its messages.
 //!
-//! Layers: `ffi`/`shell` talk to libpam; `check` is pure policy over plain
-//! values; `options` turns module arguments into a typed `Policy`.
+//! Layers: `ffi`/`shell` talk to libpam and `sys` to the operating system
+//! (the only `unsafe`); `check`, `cracklib` and `strength` are pure policy
+//! over plain values; `options` and `config` turn module arguments and
+//! pwquality.conf into a typed `Policy`; `dict` finds words in a
+//! memory-mapped dictionary.
 
 #![deny(clippy::expect_used)]
 
 pub mod check;
+pub mod config;
+pub mod cracklib;
+pub mod dict;
 mod ffi;
 pub mod options;
 mod shell;
+pub mod strength;
+pub mod sys;

@@ -36,6 +36,8 @@ pub struct Policy {
     /// `minscore=`: the least zxcvbn score (0-4) accepted; 0 is off.
     pub minscore: u8,
     pub debug: bool,
+    /// `type=`: the word libpam puts in its prompts ("New UNIX password: ").
+    pub authtok_type: Option<String>,
 }
 
 impl Default for Policy {
@@ -64,6 +66,7 @@ impl Default for Policy {
             local_users_only: false,
             minscore: 0,
             debug: false,
+            authtok_type: None,
         }
     }
 }
@@ -98,7 +101,33 @@ impl std::error::Error for OptionError {}
 /// Arguments libpam itself interprets in `pam_get_authtok` (or pam_pwquality
 /// accepts and ignores); they are valid here and change nothing in the policy.
 const PASSED_TO_LIBPAM: &[&str] = &["use_authtok", "use_first_pass", "try_first_pass"];
-const VALUED_FOR_LIBPAM: &[&str] = &["authtok_type", "type", "difignore"];
+/// `conf=` is read before the other arguments (see `config::load`).
+const VALUED_FOR_LIBPAM: &[&str] = &["authtok_type", "difignore", "conf"];
+
+/// The names pwquality.conf may set: libpwquality's settings, and `minscore`.
+pub const CONF_SETTINGS: &[&str] = &[
+    "difok",
+    "minlen",
+    "dcredit",
+    "ucredit",
+    "lcredit",
+    "ocredit",
+    "minclass",
+    "maxrepeat",
+    "maxclassrepeat",
+    "maxsequence",
+    "gecoscheck",
+    "dictcheck",
+    "usercheck",
+    "usersubstr",
+    "enforcing",
+    "badwords",
+    "dictpath",
+    "retry",
+    "enforce_for_root",
+    "local_users_only",
+    "minscore",
+];
 
 impl Policy {
     /// Applies module arguments over `self` (defaults or a config file).
@@ -125,19 +154,26 @@ impl Policy {
                 .parse::<i64>()
                 .map_err(|_| bad(name, v, "not an integer"))
         };
+        let count = |v: Option<&str>| -> Result<i64, OptionError> {
+            let n = int(v)?;
+            if n < 0 {
+                return Err(bad(name, v.unwrap_or(""), "must not be negative"));
+            }
+            Ok(n)
+        };
         match name {
             "retry" => self.retry = u32::try_from(int(value)?.clamp(1, 1000)).unwrap_or(1),
             "minlen" => self.minlen = int(value)?.max(MIN_LENGTH_FLOOR),
-            "difok" => self.difok = int(value)?.max(0),
+            "difok" => self.difok = count(value)?,
             "dcredit" => self.dcredit = int(value)?,
             "ucredit" => self.ucredit = int(value)?,
             "lcredit" => self.lcredit = int(value)?,
             "ocredit" => self.ocredit = int(value)?,
-            "minclass" => self.minclass = int(value)?.clamp(0, NUM_CLASSES),
-            "maxrepeat" => self.maxrepeat = int(value)?.max(0),
-            "maxsequence" => self.maxsequence = int(value)?.max(0),
-            "maxclassrepeat" => self.maxclassrepeat = int(value)?.max(0),
-            "usersubstr" => self.usersubstr = int(value)?.max(0),
+            "minclass" => self.minclass = count(value)?.min(NUM_CLASSES),
+            "maxrepeat" => self.maxrepeat = count(value)?,
+            "maxsequence" => self.maxsequence = count(value)?,
+            "maxclassrepeat" => self.maxclassrepeat = count(value)?,
+            "usersubstr" => self.usersubstr = count(value)?,
             // pam_cracklib spells these as flags, pam_pwquality as numbers.
             "gecoscheck" => self.gecoscheck = value.map_or(Ok(1), |v| int(Some(v)))? != 0,
             "usercheck" => self.usercheck = int(value)? != 0,
@@ -162,6 +198,10 @@ impl Policy {
                     .ok()
                     .filter(|s| *s <= 4)
                     .ok_or_else(|| bad(name, value.unwrap_or(""), "must be 0 to 4"))?;
+            }
+            "type" => {
+                let v = value.ok_or_else(|| bad(name, "", "needs a word"))?;
+                self.authtok_type = (!v.is_empty()).then(|| v.to_owned());
             }
             n if PASSED_TO_LIBPAM.contains(&n) && value.is_none() => {}
             n if VALUED_FOR_LIBPAM.contains(&n) && value.is_some() => {}
@@ -209,7 +249,7 @@ mod tests {
 
     #[test]
     fn clamps_follow_pam_pwquality() {
-        let p = parse(&["minlen=3", "retry=0", "minclass=9"]).unwrap();
+        let p = parse(&["minlen=3", "retry=0", "minclass=9", "minlen=-4"]).unwrap();
         assert_eq!((p.minlen, p.retry, p.minclass), (6, 1, 4));
     }
 
@@ -245,6 +285,8 @@ mod tests {
             "retry=",
             "use_authtok=1",
             "minscore=5",
+            "maxrepeat=-1",
+            "difok=-3",
             "frobnicate",
         ] {
             let text = parse(&[arg]).unwrap_err().to_string();

@@ -2,20 +2,29 @@
 //! (prelim pass, prompts through libpam, retries, PAM_AUTHTOK for the next
 //! module), with the decision made by `check`.
 
+use std::cell::OnceCell;
 use std::ffi::{CStr, c_uint};
 
 use pam_ext::{
     Conversation, PAM_PRELIM_CHECK, PAM_UPDATE_AUTHTOK, PamConversation, PamHandle, PamResultCode,
     Priority, StrItem,
 };
+use zeroize::Zeroizing;
 
-use crate::check::check;
+use crate::check::{Rejection, Request, check};
+use crate::config;
+use crate::dict::{Dictionary, WordSet};
 use crate::options::{OptionError, Policy};
+use crate::sys;
+
+/// `pam_chauthtok` flag: the password has expired; enforce even for root.
+const PAM_CHANGE_EXPIRED_AUTHTOK: c_uint = 0x0020;
+const PASSWD_FILE: &str = "/etc/passwd";
 
 pub(crate) fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: c_uint) -> PamResultCode {
     let policy = match pam_ext::args_utf8(args)
-        .map_err(OptionError::NotUtf8)
-        .and_then(|a| Policy::default().apply_args(a.iter().copied()))
+        .map_err(|a| config::ConfigError::Option(OptionError::NotUtf8(a)))
+        .and_then(|a| config::load(&a))
     {
         Ok(p) => p,
         Err(e) => {
@@ -23,6 +32,9 @@ pub(crate) fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: c_uint) -> 
             return PamResultCode::PAM_SERVICE_ERR;
         }
     };
+    if let Some(word) = &policy.authtok_type {
+        let _ = pam_ext::set_authtok_type(pamh, word);
+    }
     if flags & PAM_PRELIM_CHECK != 0 {
         return PamResultCode::PAM_SUCCESS;
     }
@@ -49,7 +61,22 @@ pub(crate) fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: c_uint) -> 
             return PamResultCode::PAM_AUTHTOK_ERR;
         }
     };
-    let root = pam_ext::real_uid() == 0;
+    // Only set when an earlier module (pam_unix in the prelim pass) asked for it.
+    let old: Option<Zeroizing<String>> = pam_ext::get_authtok(pamh, true)
+        .ok()
+        .flatten()
+        .map(|o| Zeroizing::new(String::from_utf8_lossy(&o).into_owned()));
+    let gecos = if policy.gecoscheck || policy.dictcheck || policy.minscore > 0 {
+        sys::gecos(&user)
+    } else {
+        None
+    };
+    let skip_checks = policy.local_users_only && !sys::is_local_user(&user, PASSWD_FILE);
+    let enforce = policy.enforcing
+        && (pam_ext::real_uid() != 0
+            || policy.enforce_for_root
+            || flags & PAM_CHANGE_EXPIRED_AUTHTOK != 0);
+    let dict = LazyDictionary::new(policy.dictpath.clone());
     for _ in 0..policy.retry {
         let new = match pam_ext::new_authtok_noverify(pamh) {
             Ok(t) => t,
@@ -64,10 +91,30 @@ pub(crate) fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: c_uint) -> 
                 return PamResultCode::PAM_AUTHTOK_ERR;
             }
         };
-        let text = String::from_utf8_lossy(&new);
-        if let Err(reason) = check(&policy, &text, None, &user) {
+        let verdict = if skip_checks {
+            Ok(())
+        } else {
+            decide(
+                &policy,
+                &new,
+                old.as_deref().map(String::as_str),
+                &user,
+                gecos.as_deref(),
+                &dict,
+            )
+        };
+        if let Some(why) = dict.take_fallback() {
+            log(
+                pamh,
+                Priority::Warning,
+                Some(&user),
+                "dictionary-fallback",
+                &why,
+            );
+        }
+        if let Err(reason) = verdict {
             PamConversation::new(pamh, flags).error(&format!("BAD PASSWORD: {reason}"));
-            if policy.enforcing && (!root || policy.enforce_for_root) {
+            if enforce {
                 log(
                     pamh,
                     Priority::Notice,
@@ -78,6 +125,13 @@ pub(crate) fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: c_uint) -> 
                 pam_ext::clear_authtok(pamh);
                 continue;
             }
+            log(
+                pamh,
+                Priority::Notice,
+                Some(&user),
+                "warned",
+                &reason.to_string(),
+            );
         }
         match pam_ext::new_authtok_verify(pamh) {
             Ok(_) => {
@@ -86,7 +140,11 @@ pub(crate) fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: c_uint) -> 
                     Priority::Info,
                     Some(&user),
                     "accepted",
-                    "new password meets the policy",
+                    if skip_checks {
+                        "not a local user; not checked"
+                    } else {
+                        "new password meets the policy"
+                    },
                 );
                 return PamResultCode::PAM_SUCCESS;
             }
@@ -94,7 +152,17 @@ pub(crate) fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: c_uint) -> 
                 pam_ext::clear_authtok(pamh);
                 continue;
             }
-            Err(_) => return PamResultCode::PAM_AUTHTOK_ERR,
+            Err(_) => {
+                pam_ext::clear_authtok(pamh);
+                log(
+                    pamh,
+                    Priority::Notice,
+                    Some(&user),
+                    "aborted",
+                    "user aborted password change",
+                );
+                return PamResultCode::PAM_AUTHTOK_ERR;
+            }
         }
     }
     pam_ext::clear_authtok(pamh);
@@ -109,6 +177,71 @@ pub(crate) fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: c_uint) -> 
         PamResultCode::PAM_MAXTRIES
     } else {
         PamResultCode::PAM_AUTHTOK_ERR
+    }
+}
+
+/// The decision for raw bytes from the conversation: text that is not UTF-8
+/// is refused (its length and classes would be guesses).
+fn decide(
+    policy: &Policy,
+    new: &[u8],
+    old: Option<&str>,
+    user: &str,
+    gecos: Option<&str>,
+    words: &dyn WordSet,
+) -> Result<(), Rejection> {
+    let Ok(new) = std::str::from_utf8(new) else {
+        return Err(if new.is_empty() {
+            Rejection::Empty
+        } else {
+            Rejection::NotUtf8
+        });
+    };
+    let req = Request {
+        new,
+        old,
+        user,
+        gecos,
+    };
+    check(policy, &req, words)
+}
+
+/// The dictionary, opened on first use (most refused passwords never reach
+/// the dictionary step), once per PAM call.
+struct LazyDictionary {
+    path: Option<String>,
+    dict: OnceCell<Dictionary>,
+    fallback: std::cell::RefCell<Option<String>>,
+}
+
+impl LazyDictionary {
+    fn new(path: Option<String>) -> Self {
+        Self {
+            path,
+            dict: OnceCell::new(),
+            fallback: std::cell::RefCell::new(None),
+        }
+    }
+
+    fn get(&self) -> &Dictionary {
+        self.dict.get_or_init(|| {
+            let (dict, why) = Dictionary::open_or_builtin(self.path.as_deref());
+            if let Some(e) = why {
+                *self.fallback.borrow_mut() = Some(format!("{e}; using the {}", dict.describe()));
+            }
+            dict
+        })
+    }
+
+    /// Why the built-in list is in use, once.
+    fn take_fallback(&self) -> Option<String> {
+        self.fallback.borrow_mut().take()
+    }
+}
+
+impl WordSet for LazyDictionary {
+    fn contains(&self, word: &str) -> bool {
+        self.get().contains(word)
     }
 }
 
