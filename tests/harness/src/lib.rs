@@ -14,6 +14,7 @@
 
 pub mod client;
 pub mod spec;
+pub mod totp;
 
 use std::fmt;
 use std::io::{Read, Write};
@@ -265,6 +266,22 @@ impl<'s> Scenario<'s> {
     pub fn repeat(mut self, n: u32) -> Self {
         self.spec.repeat = Some(n);
         self
+    }
+    /// With `repeat`: one answer per round, round i answering `answers[i]`.
+    pub fn answer_per_round(mut self, answers: Vec<String>) -> Self {
+        self.spec.round_answers =
+            Some(answers.into_iter().map(|a| vec![Answer::Text(a)]).collect());
+        self
+    }
+    /// Starts the driver without waiting for it, e.g. to kill it at a chosen instant.
+    pub fn spawn(&self) -> std::process::Child {
+        let syslog = self.syslog_path();
+        let mut cmd = self.command(&syslog);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd.spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", driver().display()))
     }
 
     fn command(&self, syslog: &Path) -> Command {

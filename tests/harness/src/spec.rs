@@ -26,6 +26,8 @@ pub struct Spec {
     pub uid: Option<u32>,
     /// Run the steps this many times on fresh handles and report the time of each round.
     pub repeat: Option<u32>,
+    /// With `repeat`: the answers for each round (round i uses entry i), instead of `answers`.
+    pub round_answers: Option<Vec<Vec<Answer>>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -45,19 +45,20 @@ fn run(spec: &Spec) -> Result<Report, String> {
     let mut report = Report::default();
     let rounds = spec.repeat.unwrap_or(1).max(1);
     for round in 0..rounds {
+        let answers = spec
+            .round_answers
+            .as_ref()
+            .and_then(|r| r.get(round as usize).cloned())
+            .unwrap_or_else(|| spec.answers.clone());
         let started = Instant::now();
-        let mut tx = match Transaction::start(
-            &spec.service,
-            spec.user.as_deref(),
-            &spec.confdir,
-            spec.answers.clone(),
-        ) {
-            Ok(tx) => tx,
-            Err(code) => {
-                report.start = code_name(code);
-                return Ok(report);
-            }
-        };
+        let mut tx =
+            match Transaction::start(&spec.service, spec.user.as_deref(), &spec.confdir, answers) {
+                Ok(tx) => tx,
+                Err(code) => {
+                    report.start = code_name(code);
+                    return Ok(report);
+                }
+            };
         report.start = code_name(0);
         for (name, value) in &spec.items {
             tx.set_item(name, value)?;
