@@ -119,11 +119,17 @@ impl SecretFile {
         let (start, stop) = match self.find_option(name) {
             Some(s) => (s, self.line_end_with_eol(s)),
             None => {
-                let after_first = if self.bytes.is_empty() {
+                let mut after_first = if self.bytes.is_empty() {
                     0
                 } else {
                     self.line_end_with_eol(0)
                 };
+                // Line 1 ends at the first LF: without one (a last line, or a
+                // bare CR), an inserted option would run into the secret.
+                if !self.bytes[..after_first].contains(&b'\n') {
+                    self.bytes.insert(after_first, b'\n');
+                    after_first += 1;
+                }
                 (after_first, after_first)
             }
         };
@@ -533,6 +539,20 @@ mod tests {
         f.set("B", "5");
         assert_eq!(f.get("B"), Some(&b"5"[..]));
         assert_eq!(f.get("BB"), None);
+    }
+
+    #[test]
+    fn an_option_added_to_a_file_without_a_line_end_keeps_the_secret_intact() {
+        for text in ["JBSWY3DPEHPK3PXP", "JBSWY3DPEHPK3PXP\r"] {
+            let mut f = file(text);
+            f.set("DISALLOW_REUSE", "5");
+            let c = Config::parse(&f).unwrap();
+            assert_eq!(c.used_steps, Some(vec![5]), "{text:?}");
+            assert_eq!(
+                c.key.as_bytes(),
+                otp::decode_base32("JBSWY3DPEHPK3PXP").unwrap().as_bytes()
+            );
+        }
     }
 
     #[test]

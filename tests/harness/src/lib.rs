@@ -302,21 +302,51 @@ impl<'s> Scenario<'s> {
             .join(format!("syslog-{}-{n}", std::process::id()))
     }
 
-    /// Runs the scenario and returns what happened.
+    /// Runs the scenario and returns what happened. A driver that runs
+    /// longer than a minute is killed and the test fails: a hang is a bug.
     pub fn run(&self) -> Outcome {
         let syslog = self.syslog_path();
         let mut cmd = self.command(&syslog);
         cmd.stdin(Stdio::null());
-        let output = cmd
-            .output()
+        let mut child = cmd
+            .spawn()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", driver().display()));
-        Outcome::collect(
-            self,
-            &syslog,
-            output.status,
-            &output.stdout,
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+        let mut stdout = child.stdout.take();
+        let mut stderr = child.stderr.take();
+        let out = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(s) = stdout.as_mut() {
+                let _ = s.read_to_end(&mut buf);
+            }
+            buf
+        });
+        let err = std::thread::spawn(move || {
+            let mut buf = String::new();
+            if let Some(s) = stderr.as_mut() {
+                let _ = s.read_to_string(&mut buf);
+            }
+            buf
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "pam-drive did not finish within a minute\n--- service file ---\n{}",
+                        self.service.text
+                    );
+                }
+            }
+        };
+        let stdout = out.join().unwrap_or_default();
+        let stderr = err.join().unwrap_or_default();
+        Outcome::collect(self, &syslog, status, &stdout, stderr)
     }
 }
 

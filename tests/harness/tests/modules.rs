@@ -144,3 +144,16 @@ fn pam_policy_gives_up_after_retry_attempts() {
     out.expect("PAM_MAXTRIES");
     assert_eq!(out.errors().len(), 2, "{out}");
 }
+
+#[test]
+fn a_panic_in_a_module_is_a_pam_error_not_a_crash() {
+    // The items module uses the same entry-point guard (pam_ext) as ours.
+    let svc = Service::new("auth required {items} panic");
+    let out = svc.user("alice").authenticate().run();
+    out.expect("PAM_SYSTEM_ERR");
+    assert_eq!(
+        out.logged("internal error in pam_sm_authenticate").len(),
+        1,
+        "{out}"
+    );
+}

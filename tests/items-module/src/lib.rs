@@ -8,7 +8,10 @@
 //! - `record`: copies the items (and the user) into `HARNESS_SEEN_*` PAM
 //!   environment variables, which the driver reads after the call.
 //!
-//! It always returns PAM_IGNORE, so it never changes a stack's result.
+//! - `panic`: panics, to show that the shared entry-point guard turns a panic
+//!   into PAM_SYSTEM_ERR instead of unwinding into libpam.
+//!
+//! Otherwise it returns PAM_IGNORE, so it never changes a stack's result.
 
 use std::ffi::{CStr, CString, c_char, c_int, c_uint};
 
@@ -34,6 +37,7 @@ fn hook(pamh: &mut PamHandle, args: &[&CStr], flags: c_uint) -> PamResultCode {
         match arg.to_bytes() {
             b"set" => set(pamh),
             b"record" => record(pamh, flags),
+            b"panic" => deliberate_panic(),
             _ => {}
         }
     }
@@ -80,4 +84,9 @@ fn record(pamh: &mut PamHandle, flags: c_uint) {
     for e in entries {
         putenv(pamh, &e);
     }
+}
+
+#[allow(clippy::panic)]
+fn deliberate_panic() {
+    panic!("deliberate panic requested by the test stack");
 }
