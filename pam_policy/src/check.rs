@@ -131,7 +131,27 @@ pub struct Request<'a> {
     pub old: Option<&'a str>,
     pub user: &'a str,
     /// The account's GECOS (real name) field, when the user has a passwd entry.
-    pub gecos: Option<&'a str>,
+    pub gecos: Gecos<'a>,
+}
+
+/// The GECOS field, given or looked up on first need (a name-service lookup
+/// costs more than most checks, and most refusals never need it).
+#[derive(Clone, Copy, Default)]
+pub enum Gecos<'a> {
+    #[default]
+    None,
+    Known(&'a str),
+    Lookup(&'a dyn Fn() -> Option<String>),
+}
+
+impl fmt::Debug for Gecos<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Gecos::None => f.write_str("None"),
+            Gecos::Known(g) => write!(f, "Known({g:?})"),
+            Gecos::Lookup(_) => f.write_str("Lookup(..)"),
+        }
+    }
 }
 
 /// pam_pwquality's decision: the first failing check, in its order.
@@ -182,6 +202,16 @@ fn run(policy: &Policy, req: &Request<'_>, words: &dyn WordSet, all: bool) -> Ve
     if new.is_empty() {
         return vec![Rejection::Empty];
     }
+    let gecos_cell: std::cell::OnceCell<Option<String>> = std::cell::OnceCell::new();
+    let gecos = || {
+        gecos_cell
+            .get_or_init(|| match req.gecos {
+                Gecos::None => None,
+                Gecos::Known(g) => Some(g.to_owned()),
+                Gecos::Lookup(f) => f(),
+            })
+            .as_deref()
+    };
     let old = req.old.filter(|o| !o.is_empty());
     if old == Some(new) {
         fail!(Rejection::SameAsOld);
@@ -223,7 +253,7 @@ fn run(policy: &Policy, req: &Request<'_>, words: &dyn WordSet, all: bool) -> Ve
     }
     if !req.user.is_empty()
         && policy.gecoscheck
-        && let Some(g) = req.gecos
+        && let Some(g) = gecos()
         && contains_word(&new_lower, g.split(' '))
     {
         fail!(Rejection::Gecos);
@@ -234,7 +264,7 @@ fn run(policy: &Policy, req: &Request<'_>, words: &dyn WordSet, all: bool) -> Ve
     if policy.dictcheck {
         let account = Account {
             user: req.user,
-            gecos: req.gecos,
+            gecos: gecos(),
         };
         if let Some(r) = cracklib::fascist_check(new, account, words) {
             fail!(Rejection::Dictionary(r));
@@ -242,7 +272,8 @@ fn run(policy: &Policy, req: &Request<'_>, words: &dyn WordSet, all: bool) -> Ve
     }
     if policy.minscore > 0 {
         let mut inputs: Vec<&str> = vec![req.user];
-        inputs.extend(req.gecos.iter().flat_map(|g| g.split([' ', ','])));
+        let g = gecos();
+        inputs.extend(g.iter().flat_map(|g| g.split([' ', ','])));
         inputs.extend(policy.badwords.iter().map(String::as_str));
         let s = strength::estimate(new, &inputs);
         if s.score < policy.minscore {
@@ -440,7 +471,7 @@ mod tests {
             new,
             old,
             user,
-            gecos: None,
+            gecos: Gecos::None,
         };
         match check(p, &req, &words()) {
             Ok(()) => "OK".to_owned(),
@@ -624,7 +655,7 @@ mod tests {
             new: "Xk9#smithQ2",
             old: None,
             user: "js",
-            gecos: Some("John Smith"),
+            gecos: Gecos::Known("John Smith"),
         };
         assert_eq!(check(&p, &req, &words()), Err(Rejection::Gecos));
     }

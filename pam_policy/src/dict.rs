@@ -17,6 +17,7 @@ use std::fmt;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::sys::Mapped;
 
@@ -251,6 +252,69 @@ pub const BUILTIN_WORDS: &str = include_str!("../data/common-words.txt");
 
 pub fn builtin() -> SortedWords {
     SortedWords::from_text(BUILTIN_WORDS)
+}
+
+/// The built-in list, parsed once per process.
+fn shared_builtin() -> Arc<Dictionary> {
+    static BUILTIN: OnceLock<Arc<Dictionary>> = OnceLock::new();
+    BUILTIN
+        .get_or_init(|| Arc::new(Dictionary::Builtin(builtin())))
+        .clone()
+}
+
+/// What a cached dictionary was opened from: device, inode, size and
+/// modification time of each file, so a replaced dictionary is reopened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Stamp(Vec<(u64, u64, u64, i64, i64)>);
+
+impl Stamp {
+    fn of(path: &Path) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let packed = [with_suffix(path, ".pwd"), with_suffix(path, ".pwi")];
+        let files: Vec<PathBuf> = if packed[0].exists() {
+            packed.to_vec()
+        } else {
+            vec![path.to_owned()]
+        };
+        files
+            .iter()
+            .map(|f| {
+                std::fs::metadata(f)
+                    .ok()
+                    .map(|m| (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(Stamp)
+    }
+}
+
+type Cached = (PathBuf, Stamp, Arc<Dictionary>);
+
+/// Like [`Dictionary::open_or_builtin`], but a process opens (maps and
+/// validates) a dictionary once and reuses it while its files are unchanged:
+/// the module stays loaded between PAM transactions (`-z nodelete`), so a
+/// long-lived process such as a display manager pays for it once.
+pub fn open_shared(path: Option<&str>) -> (Arc<Dictionary>, Option<DictError>) {
+    static CACHE: Mutex<Option<Cached>> = Mutex::new(None);
+    let path = Path::new(path.unwrap_or(DEFAULT_DICT));
+    let stamp = Stamp::of(path);
+    if let (Some(stamp), Ok(cache)) = (&stamp, CACHE.lock())
+        && let Some((p, s, d)) = cache.as_ref()
+        && p == path
+        && s == stamp
+    {
+        return (d.clone(), None);
+    }
+    match Dictionary::open(path) {
+        Ok(d) => {
+            let d = Arc::new(d);
+            if let (Some(stamp), Ok(mut cache)) = (stamp, CACHE.lock()) {
+                *cache = Some((path.to_owned(), stamp, d.clone()));
+            }
+            (d, None)
+        }
+        Err(e) => (shared_builtin(), Some(e)),
+    }
 }
 
 /// The dictionary actually in use.
@@ -497,6 +561,24 @@ mod tests {
         let (d, why) = Dictionary::open_or_builtin(Some(dir.join("nothing").to_str().unwrap()));
         assert!(matches!(d, Dictionary::Builtin(_)) && why.is_some());
         assert!(d.contains("password"));
+        let (d, why) = open_shared(Some(dir.join("nothing").to_str().unwrap()));
+        assert!(matches!(*d, Dictionary::Builtin(_)) && why.is_some());
+    }
+
+    #[test]
+    fn a_shared_dictionary_is_reopened_when_its_files_change() {
+        let dir = tempdir();
+        let prefix = packed_in(&dir, &["alpha", "bravo"]);
+        let p = prefix.to_str().unwrap();
+        let (a, _) = open_shared(Some(p));
+        let (b, _) = open_shared(Some(p));
+        assert!(Arc::ptr_eq(&a, &b), "unchanged files: the same mapping");
+        assert!(a.contains("alpha") && !a.contains("charlie"));
+        packed_in(&dir, &["alpha", "bravo", "charlie"]);
+        let (c, _) = open_shared(Some(p));
+        assert!(!Arc::ptr_eq(&a, &c) && c.contains("charlie"));
+        // The old mapping still reads its (replaced, still open) files.
+        assert!(a.contains("bravo"));
     }
 
     #[test]

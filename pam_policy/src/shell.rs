@@ -11,7 +11,7 @@ use pam_ext::{
 };
 use zeroize::Zeroizing;
 
-use crate::check::{Rejection, Request, check};
+use crate::check::{Gecos, Rejection, Request, check};
 use crate::config;
 use crate::dict::{Dictionary, WordSet};
 use crate::options::{OptionError, Policy};
@@ -66,11 +66,7 @@ pub(crate) fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: c_uint) -> 
         .ok()
         .flatten()
         .map(|o| Zeroizing::new(String::from_utf8_lossy(&o).into_owned()));
-    let gecos = if policy.gecoscheck || policy.dictcheck || policy.minscore > 0 {
-        sys::gecos(&user)
-    } else {
-        None
-    };
+    let lookup = || sys::gecos(&user);
     let skip_checks = policy.local_users_only && !sys::is_local_user(&user, PASSWD_FILE);
     let enforce = policy.enforcing
         && (pam_ext::real_uid() != 0
@@ -99,7 +95,7 @@ pub(crate) fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: c_uint) -> 
                 &new,
                 old.as_deref().map(String::as_str),
                 &user,
-                gecos.as_deref(),
+                Gecos::Lookup(&lookup),
                 &dict,
             )
         };
@@ -187,7 +183,7 @@ fn decide(
     new: &[u8],
     old: Option<&str>,
     user: &str,
-    gecos: Option<&str>,
+    gecos: Gecos<'_>,
     words: &dyn WordSet,
 ) -> Result<(), Rejection> {
     let Ok(new) = std::str::from_utf8(new) else {
@@ -210,7 +206,7 @@ fn decide(
 /// the dictionary step), once per PAM call.
 struct LazyDictionary {
     path: Option<String>,
-    dict: OnceCell<Dictionary>,
+    dict: OnceCell<std::sync::Arc<Dictionary>>,
     fallback: std::cell::RefCell<Option<String>>,
 }
 
@@ -225,7 +221,7 @@ impl LazyDictionary {
 
     fn get(&self) -> &Dictionary {
         self.dict.get_or_init(|| {
-            let (dict, why) = Dictionary::open_or_builtin(self.path.as_deref());
+            let (dict, why) = crate::dict::open_shared(self.path.as_deref());
             if let Some(e) = why {
                 *self.fallback.borrow_mut() = Some(format!("{e}; using the {}", dict.describe()));
             }

@@ -13,7 +13,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
-use pam_policy::check::{Request, check_all};
+use pam_policy::check::{Gecos, Request, check_all};
 use pam_policy::config;
 use pam_policy::dict::{Dictionary, SortedWords, pack, write_packed};
 use pam_policy::sys;
@@ -114,13 +114,13 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         )?;
         return Ok(ExitCode::from(1));
     };
-    let gecos = sys::gecos(&user);
+    let lookup = || sys::gecos(&user);
     let (dict, fallback) = Dictionary::open_or_builtin(policy.dictpath.as_deref());
     let req = Request {
         new,
         old: old.as_deref(),
         user: &user,
-        gecos: gecos.as_deref(),
+        gecos: Gecos::Lookup(&lookup),
     };
     let reasons = check_all(&policy, &req, &dict);
     if reasons.is_empty() {
