@@ -1,0 +1,663 @@
+//! The enrollment: decide the options (flags, else questions), make the
+//! secret, show it, check a code from the app, and only then save the file,
+//! as the user it belongs to.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pam_totp::otp::Key;
+use pam_totp::secret_file::{Config, SecretFile};
+use pam_totp::store::{self, Account, AsUser, Rules};
+use zeroize::Zeroizing;
+
+use crate::cli::Args;
+use crate::failure::{Exit, Failure, describe};
+use crate::qr::{Matrix, TerminalMode};
+use crate::terminal::{self, Terminal};
+use crate::token::{self, Kind, OsRandom};
+
+/// The file pam_google_authenticator (and pam_totp) read by default.
+const DEFAULT_SECRET: &str = "~/.google_authenticator";
+const DEFAULT_SCRATCH_CODES: u8 = 5;
+/// Tries at typing the app's code before giving up.
+const CONFIRM_TRIES: u32 = 3;
+/// Pixels per module in a PNG.
+const PNG_SCALE: usize = 8;
+
+/// The options of the new enrollment, once every question is answered.
+struct Settings {
+    kind: Kind,
+    disallow_reuse: bool,
+    step_given: bool,
+    window: u32,
+    rate_limit: Option<(u32, u32)>,
+}
+
+/// What stdout shows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Human,
+    Quiet,
+    Uri,
+    Json,
+}
+
+pub fn run(args: &Args) -> Result<(), Failure> {
+    let target = target_account(args.user.as_deref())?;
+    let path = secret_path(args.secret.as_deref(), &target)?;
+    if args.new_scratch_codes {
+        return new_scratch_codes(args, &target, &path);
+    }
+    let output = if args.quiet {
+        Output::Quiet
+    } else if args.uri {
+        Output::Uri
+    } else if args.json {
+        Output::Json
+    } else {
+        Output::Human
+    };
+    let hostname = hostname();
+    let issuer = args.issuer.clone().unwrap_or_else(|| hostname.clone());
+    let account = args
+        .label
+        .clone()
+        .unwrap_or_else(|| format!("{}@{hostname}", target.name));
+    token::check_label_part("issuer", &issuer).map_err(Failure::usage)?;
+    token::check_label_part("account name", &account).map_err(Failure::usage)?;
+
+    // -d, -D and -S only make sense for time-based codes: they imply -t.
+    let time_based =
+        if args.time_based || args.disallow_reuse || args.allow_reuse || args.step_size.is_some() {
+            Some(true)
+        } else if args.counter_based {
+            Some(false)
+        } else {
+            None
+        };
+    let confirm = output == Output::Human && !args.no_confirm;
+    let mut open = Vec::new();
+    if time_based.is_none() {
+        open.push("--time-based or --counter-based");
+    }
+    if time_based != Some(false) && !args.disallow_reuse && !args.allow_reuse {
+        open.push("--disallow-reuse or --allow-reuse");
+    }
+    if args.window_size.is_none() && !args.minimal_window {
+        open.push("--window-size or --minimal-window");
+    }
+    if args.rate_limit.is_none() && !args.no_rate_limit {
+        open.push("--rate-limit and --rate-time, or --no-rate-limit");
+    }
+    if confirm {
+        open.push("--no-confirm");
+    }
+    if !open.is_empty() && !terminal::interactive() {
+        return Err(Failure::usage(format!(
+            "standard input is not a terminal, so nothing can be asked; give {}",
+            open.join(", ")
+        )));
+    }
+
+    // Look before asking anything: no point scanning a code that cannot be saved.
+    check_target(&path, &target, args.force)?;
+
+    let mut term = Terminal;
+    let time_based = match time_based {
+        Some(t) => t,
+        None => term.yes("Make the codes time-based (what authenticator apps use)?")?,
+    };
+    let step = args.step_size.unwrap_or(30);
+    let kind = if time_based {
+        Kind::Totp { period: step }
+    } else {
+        Kind::Hotp { counter: 1 }
+    };
+    let disallow_reuse = time_based
+        && if args.disallow_reuse {
+            true
+        } else if args.allow_reuse {
+            false
+        } else {
+            term.yes(&format!(
+                "Refuse a code that was already used? Then you can log in only once every {step} \
+                 seconds, but a code someone sees you type is of no use to them."
+            ))?
+        };
+    let window = match (args.window_size, args.minimal_window, time_based) {
+        (Some(w), _, _) => w,
+        (None, true, true) => 3,
+        (None, true, false) => 1,
+        (None, false, true) => {
+            if term.yes(&format!(
+                "Accept codes up to {step} seconds early or late? Answer n if this machine's \
+                 clock or your phone's may be off by more (codes up to {} seconds off are then accepted).",
+                8 * step
+            ))? {
+                3
+            } else {
+                17
+            }
+        }
+        (None, false, false) => {
+            if term.yes(
+                "Accept only the next 3 codes of the app? Answer n to accept the next 17 \
+                 (if the app's button may be pressed without logging in).",
+            )? {
+                3
+            } else {
+                17
+            }
+        }
+    };
+    let rate_limit = match (args.rate_limit, args.rate_time) {
+        (Some(n), Some(m)) => Some((n, m)),
+        _ if args.no_rate_limit => None,
+        _ => {
+            if term.yes(
+                "Allow at most 3 login attempts every 30 seconds? This slows down anyone \
+                 guessing codes.",
+            )? {
+                Some((3, 30))
+            } else {
+                None
+            }
+        }
+    };
+    let settings = Settings {
+        kind,
+        disallow_reuse,
+        step_given: args.step_size.is_some(),
+        window,
+        rate_limit,
+    };
+
+    let mut rng = OsRandom;
+    let key = token::new_key(&mut rng).map_err(Failure::system)?;
+    let scratch = token::scratch_codes(
+        &mut rng,
+        usize::from(args.emergency_codes.unwrap_or(DEFAULT_SCRATCH_CODES)),
+    )
+    .map_err(Failure::system)?;
+    let uri = token::uri(&key, &issuer, &account, kind);
+    let matrix = Matrix::encode(&uri).map_err(Failure::system)?;
+
+    let mut images = Images::default();
+    if let Some(png) = &args.qr_png {
+        images.write(png, &matrix.to_png(PNG_SCALE))?;
+    }
+    if let Some(svg) = &args.qr_svg {
+        images.write(svg, matrix.to_svg().as_bytes())?;
+    }
+
+    if output == Output::Human {
+        let mode = args.qr_mode.unwrap_or(TerminalMode::Utf8);
+        let mut text = Zeroizing::new(matrix.for_terminal(mode));
+        if !text.is_empty() {
+            text.push('\n');
+            text.push_str(
+                "Scan the QR code with your authenticator app, or add the account by hand:\n",
+            );
+        } else {
+            text.push_str("Add this account to your authenticator app:\n");
+        }
+        text.push_str(&format!(
+            "  issuer   {issuer}\n  account  {account}\n  key      {}\n  type     {}\n  URI      {}\n\n",
+            token::grouped(&key).as_str(),
+            describe_kind(kind),
+            uri.as_str()
+        ));
+        print(&text)?;
+    }
+
+    let confirmed = if confirm {
+        Some(confirm_code(
+            &mut term, &key, kind, window, &issuer, &account,
+        )?)
+    } else {
+        None
+    };
+
+    let file = secret_file(&key, &settings, confirmed, &scratch);
+    let replaced = write_secret(&path, &target, file.as_bytes(), args.force)?;
+    images.keep();
+
+    match output {
+        Output::Quiet => Ok(()),
+        Output::Uri => print(&format!("{}\n", uri.as_str())),
+        Output::Json => {
+            let mut summary = serde_json::json!({
+                "user": target.name,
+                "uid": target.uid,
+                "path": path.to_string_lossy(),
+                "replaced": replaced,
+                "type": if time_based { "totp" } else { "hotp" },
+                "issuer": issuer,
+                "account": account,
+                "secret": key.to_base32().as_str(),
+                "uri": uri.as_str(),
+                "algorithm": "SHA1",
+                "digits": token::DIGITS,
+                "window_size": window,
+                "disallow_reuse": disallow_reuse,
+                "rate_limit": rate_limit.map(|(n, m)| serde_json::json!({"attempts": n, "seconds": m})),
+                "scratch_codes": scratch.iter().map(|c| format!("{c:08}")).collect::<Vec<_>>(),
+            });
+            match kind {
+                Kind::Totp { period } => summary["period"] = period.into(),
+                Kind::Hotp { counter } => summary["counter"] = counter.into(),
+            }
+            print(&format!("{summary}\n"))
+        }
+        Output::Human => {
+            let mut text = Zeroizing::new(format!(
+                "Saved {}{}.\n",
+                path.display(),
+                if replaced {
+                    ", replacing the previous enrollment"
+                } else {
+                    ""
+                }
+            ));
+            text.push_str(&scratch_text(&scratch));
+            print(&text)
+        }
+    }
+}
+
+fn describe_kind(kind: Kind) -> String {
+    match kind {
+        Kind::Totp { period } => {
+            format!(
+                "time-based, SHA1, {} digits, a new code every {period} seconds",
+                token::DIGITS
+            )
+        }
+        Kind::Hotp { counter } => format!(
+            "counter-based, SHA1, {} digits, counter starting at {counter}",
+            token::DIGITS
+        ),
+    }
+}
+
+fn scratch_text(scratch: &[u32]) -> Zeroizing<String> {
+    let mut text = Zeroizing::new(String::new());
+    if scratch.is_empty() {
+        return text;
+    }
+    text.push_str(
+        "Emergency scratch codes: each lets you log in once without the app.\n\
+         Write them down now; they are not shown again:\n",
+    );
+    for c in scratch {
+        text.push_str(&format!("  {c:08}\n"));
+    }
+    text
+}
+
+fn print(text: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::system(format!("cannot write to standard output: {}", describe(&e))))
+}
+
+/// The file in the anchor CLI's layout: mode line, DISALLOW_REUSE,
+/// STEP_SIZE, WINDOW_SIZE, RATE_LIMIT, scratch codes. A confirmed
+/// time-based code's step is recorded as used, and a confirmed
+/// counter-based code moves the counter past it, so the code typed here
+/// cannot be replayed for a login.
+fn secret_file(
+    key: &Key,
+    settings: &Settings,
+    confirmed: Option<u64>,
+    scratch: &[u32],
+) -> SecretFile {
+    let mut options: Vec<(&str, String)> = Vec::new();
+    match settings.kind {
+        Kind::Totp { period } => {
+            options.push(("TOTP_AUTH", String::new()));
+            if settings.disallow_reuse {
+                options.push((
+                    "DISALLOW_REUSE",
+                    confirmed.map(|s| s.to_string()).unwrap_or_default(),
+                ));
+            }
+            if settings.step_given {
+                options.push(("STEP_SIZE", period.to_string()));
+            }
+        }
+        Kind::Hotp { counter } => {
+            let next = confirmed.map_or(counter, |c| c + 1);
+            options.push(("HOTP_COUNTER", next.to_string()));
+        }
+    }
+    options.push(("WINDOW_SIZE", settings.window.to_string()));
+    if let Some((n, m)) = settings.rate_limit {
+        options.push(("RATE_LIMIT", format!("{n} {m}")));
+    }
+    SecretFile::create(key, &options, scratch)
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Asks for the app's code until it matches (a few tries); returns the
+/// TOTP step or HOTP counter it matched.
+fn confirm_code(
+    term: &mut Terminal,
+    key: &Key,
+    kind: Kind,
+    window: u32,
+    issuer: &str,
+    account: &str,
+) -> Result<u64, Failure> {
+    let prompt = match kind {
+        Kind::Totp { .. } => "Enter the 6-digit code the app shows: ",
+        Kind::Hotp { .. } => "Press the app's button and enter the 6-digit code it shows: ",
+    };
+    for attempt in 1..=CONFIRM_TRIES {
+        let Some(line) = term.line(prompt)? else {
+            return Err(Failure::new(
+                Exit::NotConfirmed,
+                "input ended before the app's code was confirmed; nothing was saved",
+            ));
+        };
+        let left = CONFIRM_TRIES - attempt;
+        match token::parse_code(&line) {
+            None => term.say(&format!(
+                "That is not a 6-digit code ({left} {} left).",
+                tries(left)
+            )),
+            Some(code) => match token::find_code(key, kind, window, now(), code) {
+                Some(at) => {
+                    term.say("Code confirmed.");
+                    return Ok(at);
+                }
+                None => term.say(&format!(
+                    "That code does not match ({left} {} left). Check that the app shows \
+                     {issuer} ({account}) and that the phone's clock is right.",
+                    tries(left)
+                )),
+            },
+        }
+    }
+    Err(Failure::new(
+        Exit::NotConfirmed,
+        format!("the app's code was not confirmed in {CONFIRM_TRIES} tries; nothing was saved"),
+    ))
+}
+
+fn tries(n: u32) -> &'static str {
+    if n == 1 { "try" } else { "tries" }
+}
+
+/// The account to enroll: `--user NAME` (root only, unless it is oneself) or
+/// the account of the effective uid.
+fn target_account(user: Option<&str>) -> Result<Account, Failure> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    match user {
+        None => store::account_by_uid(euid)
+            .map_err(Failure::system)?
+            .ok_or_else(|| {
+                Failure::system(format!("uid {euid} has no entry in the user database"))
+            }),
+        Some(name) => {
+            let account = store::account_by_name(name)
+                .map_err(Failure::system)?
+                .ok_or_else(|| Failure::usage(format!("there is no user named \"{name}\"")))?;
+            if euid != 0 && account.uid != euid {
+                return Err(Failure::new(
+                    Exit::Permission,
+                    format!(
+                        "only root can enroll another user (you are uid {euid}, {name} is uid {})",
+                        account.uid
+                    ),
+                ));
+            }
+            Ok(account)
+        }
+    }
+}
+
+/// The secret file's path: `--secret` (relative to the current directory,
+/// or with `~`, `${HOME}`, `${USER}` of the target user) or `~/.google_authenticator`.
+fn secret_path(template: Option<&str>, target: &Account) -> Result<PathBuf, Failure> {
+    let template = template.unwrap_or(DEFAULT_SECRET);
+    let absolute =
+        if template.starts_with('/') || template.starts_with('~') || template.starts_with("${") {
+            template.to_owned()
+        } else {
+            let cwd = std::env::current_dir().map_err(|e| {
+                Failure::system(format!(
+                    "cannot find the current directory: {}",
+                    describe(&e)
+                ))
+            })?;
+            cwd.join(template).to_string_lossy().into_owned()
+        };
+    store::expand_secret_path(&absolute, &target.name, Some(&target.home)).map_err(Failure::usage)
+}
+
+/// Checks, as the target user, that the file can be written: its directory
+/// exists and takes new files, and there is no enrollment unless `force`.
+fn check_target(path: &Path, target: &Account, force: bool) -> Result<(), Failure> {
+    let _as = AsUser::take(target.uid, target.gid).map_err(Failure::system)?;
+    match std::fs::symlink_metadata(path) {
+        Ok(_) if !force => {
+            return Err(Failure::new(
+                Exit::Exists,
+                format!(
+                    "{} already exists, so {} is enrolled; use --force to replace it, or \
+                     --new-scratch-codes for new scratch codes",
+                    path.display(),
+                    target.name
+                ),
+            ));
+        }
+        Ok(meta) if !meta.file_type().is_file() => {
+            return Err(Failure::system(format!(
+                "{} is not a regular file; it is not replaced",
+                path.display()
+            )));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(Failure::system(format!(
+                "cannot examine {} as {}: {}",
+                path.display(),
+                target.name,
+                describe(&e)
+            )));
+        }
+    }
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    // An unnamed file that is never linked: proves the directory takes new
+    // files for this user, and leaves nothing behind.
+    let probe = OpenOptions::new()
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE)
+        .open(dir);
+    match probe {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Failure::system(format!(
+            "the directory {} does not exist",
+            dir.display()
+        ))),
+        Err(e) => Err(Failure::system(format!(
+            "cannot write in {} as {}: {}",
+            dir.display(),
+            target.name,
+            describe(&e)
+        ))),
+    }
+}
+
+/// Writes the secret file as its user: a new file appears whole or not at
+/// all; with `force` an existing one is replaced atomically (a failure
+/// leaves it as it was). Returns whether a file was replaced.
+fn write_secret(path: &Path, target: &Account, bytes: &[u8], force: bool) -> Result<bool, Failure> {
+    let _as = AsUser::take(target.uid, target.gid).map_err(Failure::system)?;
+    match store::create_new(path, bytes) {
+        Ok(()) => Ok(false),
+        Err(e) if e.errno().map(|n| n as i32) == Some(libc::EEXIST) => {
+            if !force {
+                return Err(Failure::new(
+                    Exit::Exists,
+                    format!(
+                        "{} already exists; use --force to replace it",
+                        path.display()
+                    ),
+                ));
+            }
+            let locked = store::open_locked(path, &rules(target)).map_err(Failure::system)?;
+            locked.replace(bytes).map_err(Failure::system)?;
+            Ok(true)
+        }
+        Err(e) => Err(Failure::system(e)),
+    }
+}
+
+fn rules(target: &Account) -> Rules {
+    Rules {
+        owner: target.uid,
+        check_owner: true,
+        allowed_perm: 0o600,
+    }
+}
+
+/// New scratch codes for an existing enrollment: the old codes are removed,
+/// the new ones appended, under the store's lock, atomically.
+fn new_scratch_codes(args: &Args, target: &Account, path: &Path) -> Result<(), Failure> {
+    let count = usize::from(args.emergency_codes.unwrap_or(DEFAULT_SCRATCH_CODES));
+    let codes = token::scratch_codes(&mut OsRandom, count).map_err(Failure::system)?;
+    {
+        let _as = AsUser::take(target.uid, target.gid).map_err(Failure::system)?;
+        let locked = store::open_locked(path, &rules(target)).map_err(|e| match e {
+            store::StoreError::NotFound(_) => Failure::new(
+                Exit::Exists,
+                format!(
+                    "{} does not exist: {} is not enrolled",
+                    path.display(),
+                    target.name
+                ),
+            ),
+            e => Failure::system(e),
+        })?;
+        Config::parse(&locked.contents).map_err(|e| {
+            Failure::system(format!(
+                "{} is not a valid secret file: {e}",
+                path.display()
+            ))
+        })?;
+        let mut file = locked.contents.clone();
+        for code in file.scratch_codes() {
+            file.remove_scratch_code(code);
+        }
+        let mut bytes = Zeroizing::new(file.as_bytes().to_vec());
+        let eol: &[u8] = if bytes.windows(2).any(|w| w == b"\r\n") {
+            b"\r\n"
+        } else {
+            b"\n"
+        };
+        if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+            bytes.extend_from_slice(eol);
+        }
+        for code in codes.iter() {
+            bytes.extend_from_slice(format!("{code:08}").as_bytes());
+            bytes.extend_from_slice(eol);
+        }
+        let updated = SecretFile::from_bytes(bytes.to_vec());
+        if updated.scratch_codes() != codes.as_slice() {
+            return Err(Failure::system(format!(
+                "cannot add scratch codes to {}: a line that is neither an option nor a \
+                 scratch code comes before them",
+                path.display()
+            )));
+        }
+        locked
+            .replace(updated.as_bytes())
+            .map_err(Failure::system)?;
+    }
+    if args.json {
+        let summary = serde_json::json!({
+            "user": target.name,
+            "uid": target.uid,
+            "path": path.to_string_lossy(),
+            "scratch_codes": codes.iter().map(|c| format!("{c:08}")).collect::<Vec<_>>(),
+        });
+        return print(&format!("{summary}\n"));
+    }
+    if args.quiet {
+        return Ok(());
+    }
+    let mut text = Zeroizing::new(format!(
+        "Saved new scratch codes in {}; the old ones no longer work.\n",
+        path.display()
+    ));
+    text.push_str(&scratch_text(&codes));
+    print(&text)
+}
+
+/// The machine's name, the default issuer (as google-authenticator has it).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty() && !h.contains(':'))
+        .unwrap_or_else(|| "unix".to_owned())
+}
+
+/// QR image files written for this enrollment; removed again unless the
+/// enrollment is saved, since they hold the secret.
+#[derive(Default)]
+struct Images {
+    paths: Vec<PathBuf>,
+    keep: bool,
+}
+
+impl Images {
+    fn write(&mut self, path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| {
+                Failure::system(format!(
+                    "cannot create {}: {}",
+                    path.display(),
+                    describe(&e)
+                ))
+            })?;
+        self.paths.push(path.to_path_buf());
+        file.write_all(bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| {
+                Failure::system(format!("cannot write {}: {}", path.display(), describe(&e)))
+            })
+    }
+
+    fn keep(&mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for Images {
+    fn drop(&mut self) {
+        if !self.keep {
+            for p in &self.paths {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+}
