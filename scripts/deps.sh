@@ -2,6 +2,7 @@
 # Installs the Debian packages this project needs, with apt-get.
 #   deps.sh          what building and installing needs
 #   deps.sh --test   also what the tests need (the reference modules they compare against)
+#   deps.sh --e2e    what the end-to-end suite needs (tests/e2e: sshd, SSH clients, fail2ban)
 # Runs apt-get only when something is missing; uses sudo when not root.
 set -eu
 
@@ -10,6 +11,12 @@ if [ "${1:-}" = "--test" ]; then
     # pam_permit/pam_deny/pam_echo/pam_warn/pam_exec come with libpam-modules;
     # pamtester, pam_pwquality, pam_google_authenticator and oathtool are the anchors.
     packages="$packages libpam-modules pamtester libpam-pwquality cracklib-runtime libpam-google-authenticator oathtool"
+fi
+if [ "${1:-}" = "--e2e" ]; then
+    # The end-to-end suite (tests/e2e): the anchors above, plus a real sshd and SSH
+    # clients (OpenSSH, paramiko for /usr/bin/python3), passwd/useradd, fail2ban-regex.
+    packages="$packages libpam-modules libpam-runtime pamtester libpam-pwquality cracklib-runtime libpam-google-authenticator oathtool"
+    packages="$packages openssh-server openssh-client python3-paramiko passwd util-linux fail2ban"
 fi
 
 missing=""
