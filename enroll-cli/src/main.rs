@@ -20,7 +20,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("totp-enroll: {} (see --help)", first_line(&e.to_string()));
+            eprintln!("totp-enroll: {} (see --help)", one_line(&e.to_string()));
             return ExitCode::from(failure::Exit::Usage as u8);
         }
     };
@@ -33,8 +33,15 @@ fn main() -> ExitCode {
     }
 }
 
-/// clap's message without its "error: " prefix and the usage lines after it.
-fn first_line(text: &str) -> &str {
-    let line = text.lines().next().unwrap_or_default();
-    line.strip_prefix("error: ").unwrap_or(line).trim()
+/// clap's message on one line: its first paragraph (which may list missing
+/// arguments on lines of their own), without the "error: " prefix, the tips
+/// and the usage after it.
+fn one_line(text: &str) -> String {
+    let paragraph: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let joined = paragraph.join(" ");
+    joined.strip_prefix("error: ").unwrap_or(&joined).to_owned()
 }

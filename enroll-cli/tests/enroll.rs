@@ -1,0 +1,1104 @@
+//! totp-enroll as a user and a script run it: what it shows (the QR code
+//! decoded back to the URI it prints), what it writes, every way it refuses,
+//! and the interactive flow in a pseudo-terminal.
+
+// clippy.toml allows these inside #[test] functions only; the helpers here
+// are test code too, where a panic is how a check fails.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use pam_totp::otp;
+use pam_totp::secret_file::SecretFile;
+
+const BIN: &str = env!("CARGO_BIN_EXE_totp-enroll");
+/// No run of the program may take longer than this (it must never wait for input it cannot get).
+const DEADLINE: Duration = Duration::from_secs(20);
+
+// ---------------------------------------------------------------- helpers
+
+/// One finished run: the command line and everything it printed.
+struct Run {
+    args: Vec<String>,
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl fmt::Display for Run {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "--- command: totp-enroll {}", self.args.join(" "))?;
+        writeln!(f, "--- status: {}", self.status)?;
+        writeln!(f, "--- stdout:\n{}", self.stdout)?;
+        write!(f, "--- stderr:\n{}", self.stderr)
+    }
+}
+
+impl Run {
+    fn code(&self) -> i32 {
+        self.status.code().unwrap_or(-1)
+    }
+
+    fn expect(&self, code: i32) -> &Self {
+        assert_eq!(self.code(), code, "unexpected exit status\n{self}");
+        self
+    }
+
+    /// A failure is exactly one line on stderr, naming the program, and nothing on stdout.
+    fn expect_error(&self, code: i32, words: &str) -> &Self {
+        self.expect(code);
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "expected one line on stderr\n{self}");
+        assert!(lines[0].starts_with("totp-enroll: "), "{self}");
+        assert!(
+            lines[0].contains(words),
+            "stderr does not say \"{words}\"\n{self}"
+        );
+        assert!(self.stdout.is_empty(), "stdout should be empty\n{self}");
+        self
+    }
+
+    /// The `URI` line of the human output.
+    fn uri(&self) -> String {
+        self.stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("URI"))
+            .map(|u| u.trim().to_owned())
+            .unwrap_or_else(|| panic!("no URI line\n{self}"))
+    }
+}
+
+fn to_strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Waits for `child` at most [`DEADLINE`], killing it if it takes longer.
+fn finish(mut child: Child, args: Vec<String>) -> Run {
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        out.read_to_string(&mut s).ok();
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        err.read_to_string(&mut s).ok();
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > DEADLINE {
+            child.kill().ok();
+            let status = child.wait().unwrap();
+            let run = Run {
+                args,
+                status,
+                stdout: out_reader.join().unwrap(),
+                stderr: err_reader.join().unwrap(),
+            };
+            panic!("totp-enroll still ran after {DEADLINE:?}\n{run}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Run {
+        args,
+        status,
+        stdout: out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+    }
+}
+
+fn command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs with no terminal: stdin is /dev/null.
+fn run(args: &[&str]) -> Run {
+    finish(command(args).spawn().unwrap(), to_strings(args))
+}
+
+fn running_as_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some()
+}
+
+struct Dir(tempfile::TempDir);
+
+impl Dir {
+    fn new() -> Dir {
+        Dir(tempfile::Builder::new()
+            .prefix("totp-enroll-test-")
+            .tempdir()
+            .unwrap())
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.path().join(name).display().to_string()
+    }
+
+    fn list(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+/// The flags that answer every question, so nothing is asked.
+const SCRIPTED: &[&str] = &["-t", "-D", "-W", "-u", "-C"];
+
+fn with(base: &[&str], more: &[&str]) -> Vec<String> {
+    base.iter().chain(more).map(|s| (*s).to_owned()).collect()
+}
+
+fn run_owned(args: &[String]) -> Run {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(&refs)
+}
+
+fn query_param(uri: &str, name: &str) -> Option<String> {
+    let query = uri.split_once('?')?.1;
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn totp_now(secret: &str) -> u32 {
+    let key = otp::decode_base32(secret).unwrap();
+    otp::hotp(&key, now() / 30, 6)
+}
+
+/// Waits, if needed, so that at least `margin` seconds remain in this 30 s step.
+fn settle(margin: u64) {
+    let into = now() % 30;
+    if 30 - into < margin {
+        std::thread::sleep(Duration::from_secs(30 - into) + Duration::from_millis(200));
+    }
+}
+
+// ------------------------------------------------------ QR code decoding
+
+/// Module rows read back from a terminal drawing: `true` is dark.
+type Grid = Vec<Vec<bool>>;
+
+/// Splits a line into (colour escape in force, character) pairs.
+fn cells(line: &str) -> Vec<(String, char)> {
+    let mut out = Vec::new();
+    let mut colour = String::new();
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            let mut esc = String::from(c);
+            for d in chars.by_ref() {
+                esc.push(d);
+                if d == 'm' {
+                    break;
+                }
+            }
+            colour = esc;
+        } else if c != '\r' {
+            out.push((colour.clone(), c));
+        }
+    }
+    out
+}
+
+/// The QR code of UTF-8 mode: lines drawn black on white, half blocks.
+fn grid_from_utf8(stdout: &str) -> Grid {
+    let mut grid = Vec::new();
+    for line in stdout.lines().filter(|l| l.starts_with("\x1b[30;47m")) {
+        let (mut top, mut bottom) = (Vec::new(), Vec::new());
+        for (_, c) in cells(line) {
+            top.push(matches!(c, '█' | '▀'));
+            bottom.push(matches!(c, '█' | '▄'));
+        }
+        grid.push(top);
+        grid.push(bottom);
+    }
+    grid
+}
+
+/// The QR code of ANSI mode: two cells per module, dark on a black background.
+fn grid_from_ansi(stdout: &str) -> Grid {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("\x1b[4"))
+        .map(|line| {
+            cells(line)
+                .chunks(2)
+                .map(|pair| {
+                    assert!(pair.iter().all(|(_, c)| *c == ' '), "{line:?}");
+                    pair[0].0 == "\x1b[40m"
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Light rows and columns around the drawing.
+fn quiet_zone(grid: &Grid) -> usize {
+    let size = grid.len();
+    (0..size / 2)
+        .take_while(|&q| {
+            (0..size).all(|i| {
+                !grid[q][i] && !grid[size - 1 - q][i] && !grid[i][q] && !grid[i][size - 1 - q]
+            })
+        })
+        .count()
+}
+
+/// Decodes a module grid drawn at 4 pixels per module.
+fn decode(grid: &Grid) -> String {
+    const SCALE: usize = 4;
+    let h = grid.len() * SCALE;
+    let w = grid.first().map_or(0, Vec::len) * SCALE;
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| {
+        if grid[y / SCALE][x / SCALE] { 0 } else { 255 }
+    });
+    let grids = img.detect_grids();
+    assert_eq!(grids.len(), 1, "expected one QR code in the drawing");
+    grids[0].decode().unwrap().1
+}
+
+/// Rasterises the SVG this program writes (rectangles from `M x y h w v1 h-w z`).
+fn grid_from_svg(svg: &str) -> Grid {
+    let size: usize = svg
+        .split("viewBox=\"0 0 ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut grid = vec![vec![false; size]; size];
+    let d = svg
+        .split(" d=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    for seg in d.split('z').filter(|s| !s.is_empty()) {
+        let seg = seg.strip_prefix('M').unwrap();
+        let (xy, rest) = seg.split_once('h').unwrap();
+        let (x, y) = xy.split_once(' ').unwrap();
+        let (x, y): (usize, usize) = (x.parse().unwrap(), y.parse().unwrap());
+        let len: usize = rest.split_once('v').unwrap().0.parse().unwrap();
+        for cell in &mut grid[y][x..x + len] {
+            *cell = true;
+        }
+    }
+    grid
+}
+
+fn zbarimg_present() -> bool {
+    let ok = Command::new("zbarimg").arg("--version").output().is_ok();
+    assert!(
+        ok || !in_ci(),
+        "zbarimg is required in CI (zbar-tools, scripts/deps.sh --test)"
+    );
+    ok
+}
+
+// ------------------------------------------------------------------ tests
+
+#[test]
+fn terminal_qr_codes_decode_to_exactly_the_printed_uri() {
+    let dir = Dir::new();
+    for (mode, read) in [
+        ("utf8", grid_from_utf8 as fn(&str) -> Grid),
+        ("ANSI", grid_from_ansi),
+    ] {
+        let secret = dir.file(mode);
+        let args = with(
+            SCRIPTED,
+            &[
+                "-s",
+                &secret,
+                "-Q",
+                mode,
+                "-i",
+                "ACME Co & Sons",
+                "-l",
+                "jörg+ops@example.org",
+            ],
+        );
+        let out = run_owned(&args);
+        out.expect(0);
+        let uri = out.uri();
+        assert!(
+            uri.starts_with(
+                "otpauth://totp/ACME%20Co%20%26%20Sons:j%C3%B6rg%2Bops@example.org?secret="
+            ),
+            "{out}"
+        );
+        let grid = read(&out.stdout);
+        assert!(grid.len() > 21, "no QR code found in the output\n{out}");
+        assert!(
+            grid.iter().all(|row| row.len() == grid.len()) || mode == "utf8",
+            "{out}"
+        );
+        // UTF-8 mode may end with one extra light row (two rows per line).
+        let square: Grid = grid.iter().take(grid[0].len()).cloned().collect();
+        assert!(
+            quiet_zone(&square) >= 4,
+            "quiet zone under 4 modules\n{out}"
+        );
+        assert_eq!(
+            decode(&square),
+            uri,
+            "{mode}: the QR code is not the URI\n{out}"
+        );
+        // The secret in the URI is the one in the file, and in the grouped key line.
+        let file = std::fs::read_to_string(&secret).unwrap();
+        let b32 = query_param(&uri, "secret").unwrap();
+        assert_eq!(file.lines().next(), Some(b32.as_str()));
+        assert_eq!(b32.len(), 32, "160-bit secret expected");
+        let key_line = out
+            .stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("key"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        assert_eq!(key_line.replace(' ', ""), b32);
+        assert!(key_line.split(' ').all(|g| g.len() == 4), "{key_line}");
+    }
+    // And with no drawing, nothing that looks like one.
+    let none = run_owned(&with(SCRIPTED, &["-s", &dir.file("none"), "-Q", "none"]));
+    none.expect(0);
+    assert!(!none.stdout.contains('\x1b'), "{none}");
+}
+
+#[test]
+fn png_and_svg_files_decode_to_exactly_the_printed_uri() {
+    let dir = Dir::new();
+    let (png, svg) = (dir.file("code.png"), dir.file("code.svg"));
+    let out = run_owned(&with(
+        SCRIPTED,
+        &[
+            "-s",
+            &dir.file("secret"),
+            "--qr-png",
+            &png,
+            "--qr-svg",
+            &svg,
+        ],
+    ));
+    out.expect(0);
+    let uri = out.uri();
+    for f in [&png, &svg] {
+        let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{f} holds the secret: mode 0600 expected");
+    }
+    let grid = grid_from_svg(&std::fs::read_to_string(&svg).unwrap());
+    assert!(quiet_zone(&grid) >= 4);
+    assert_eq!(decode(&grid), uri);
+    if zbarimg_present() {
+        let z = Command::new("zbarimg")
+            .args(["--raw", "-q"])
+            .arg(&png)
+            .output()
+            .unwrap();
+        assert!(z.status.success(), "zbarimg failed: {z:?}");
+        assert_eq!(String::from_utf8_lossy(&z.stdout).trim_end(), uri);
+    } else {
+        eprintln!("zbarimg not installed: PNG decoding not checked");
+    }
+    // The image files are new files only: an existing one is not overwritten.
+    let again = run_owned(&with(
+        SCRIPTED,
+        &["-s", &dir.file("secret2"), "--qr-png", &png],
+    ));
+    again.expect_error(1, "code.png");
+    assert!(!dir.path().join("secret2").exists());
+}
+
+#[test]
+fn uri_and_json_output_for_scripts() {
+    let dir = Dir::new();
+    let secret = dir.file("uri");
+    let out = run(&[
+        "-t", "-d", "-w", "5", "-r", "4", "-R", "60", "-S", "60", "-e", "7", "-s", &secret,
+        "--uri", "-i", "Example", "-l", "bob",
+    ]);
+    out.expect(0);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "--uri prints the URI only\n{out}");
+    let uri = lines[0];
+    let b32 = query_param(uri, "secret").unwrap();
+    assert_eq!(
+        uri,
+        format!(
+            "otpauth://totp/Example:bob?secret={b32}&issuer=Example&algorithm=SHA1&digits=6&period=60"
+        )
+    );
+    let file = SecretFile::from_bytes(std::fs::read(&secret).unwrap());
+    assert_eq!(file.scratch_codes().len(), 7);
+    assert_eq!(file.get("STEP_SIZE"), Some(&b"60"[..]));
+    assert_eq!(file.get("RATE_LIMIT"), Some(&b"4 60"[..]));
+    assert_eq!(file.get("WINDOW_SIZE"), Some(&b"5"[..]));
+    assert_eq!(file.get("DISALLOW_REUSE"), Some(&b""[..]));
+
+    let secret = dir.file("json");
+    let out = run(&[
+        "-c", "-W", "-u", "-s", &secret, "--json", "-i", "Example", "-l", "bob",
+    ]);
+    out.expect(0);
+    let v: serde_json::Value =
+        serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("not JSON: {e}\n{out}"));
+    assert_eq!(out.stdout.lines().count(), 1);
+    let b32 = v["secret"].as_str().unwrap();
+    assert_eq!(v["type"], "hotp");
+    assert_eq!(v["counter"], 1);
+    assert!(v.get("period").is_none());
+    assert_eq!(v["path"], secret.as_str());
+    assert_eq!(v["replaced"], false);
+    assert_eq!(v["window_size"], 1);
+    assert_eq!(v["rate_limit"], serde_json::Value::Null);
+    assert_eq!(
+        v["uri"],
+        format!(
+            "otpauth://hotp/Example:bob?secret={b32}&issuer=Example&algorithm=SHA1&digits=6&counter=1"
+        )
+    );
+    let text = std::fs::read_to_string(&secret).unwrap();
+    let file = SecretFile::from_bytes(text.clone().into_bytes());
+    assert_eq!(text.lines().next(), Some(b32));
+    assert_eq!(file.get("HOTP_COUNTER"), Some(&b"1"[..]));
+    assert_eq!(file.get("TOTP_AUTH"), None);
+    let codes: Vec<String> = file.scratch_codes().iter().map(|c| c.to_string()).collect();
+    let listed: Vec<String> = v["scratch_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(codes, listed);
+    assert_eq!(codes.len(), 5, "five scratch codes by default");
+
+    // --quiet prints nothing at all.
+    let out = run(&["-q", "-t", "-D", "-W", "-u", "-s", &dir.file("quiet")]);
+    out.expect(0);
+    assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out}");
+    assert!(dir.path().join("quiet").exists());
+}
+
+#[test]
+fn the_file_is_laid_out_like_google_authenticators() {
+    let present = Command::new("google-authenticator")
+        .arg("--help")
+        .output()
+        .is_ok();
+    assert!(
+        present || !in_ci(),
+        "google-authenticator is required in CI"
+    );
+    if !present {
+        eprintln!("google-authenticator not installed: layout not compared");
+        return;
+    }
+    let dir = Dir::new();
+    for flags in [
+        &[
+            "-t", "-d", "-S", "60", "-w", "5", "-r", "3", "-R", "30", "-e", "4",
+        ][..],
+        &["-c", "-w", "7", "-u"],
+        &["-t", "-D", "-W", "-u", "-e", "0"],
+    ] {
+        let (ours, theirs) = (dir.file("ours"), dir.file("theirs"));
+        std::fs::remove_file(&ours).ok();
+        std::fs::remove_file(&theirs).ok();
+        let ga = Command::new("google-authenticator")
+            .args(flags)
+            .args(["-f", "-C", "-q", "-Q", "NONE", "-s", &theirs])
+            .output()
+            .unwrap();
+        assert!(ga.status.success(), "{ga:?}");
+        run_owned(&with(flags, &["-C", "-q", "-s", &ours])).expect(0);
+        // Same lines apart from the random secret and scratch codes.
+        let shape = |path: &str| -> Vec<String> {
+            std::fs::read_to_string(path)
+                .unwrap()
+                .lines()
+                .skip(1)
+                .map(|l| {
+                    if l.len() == 8 && l.bytes().all(|b| b.is_ascii_digit()) {
+                        "<code>".to_owned()
+                    } else {
+                        l.to_owned()
+                    }
+                })
+                .collect()
+        };
+        let mut expected = shape(&theirs);
+        // google-authenticator leaves WINDOW_SIZE out when asked nothing about it;
+        // with -w it writes the same line this program always writes.
+        if !expected.iter().any(|l| l.starts_with("\" WINDOW_SIZE")) {
+            expected.insert(0, "\" WINDOW_SIZE 3".into());
+        }
+        assert_eq!(shape(&ours), expected, "flags {flags:?}");
+    }
+}
+
+#[test]
+fn an_existing_enrollment_is_kept_without_force_and_replaced_atomically_with_it() {
+    let dir = Dir::new();
+    let secret = dir.file("secret");
+    run_owned(&with(SCRIPTED, &["-s", &secret])).expect(0);
+    let before = std::fs::read(&secret).unwrap();
+    let inode = std::fs::metadata(&secret).unwrap().ino();
+
+    let refused = run_owned(&with(SCRIPTED, &["-s", &secret]));
+    refused.expect_error(3, "--force");
+    assert_eq!(std::fs::read(&secret).unwrap(), before);
+    // Refused before anything was shown or generated.
+    assert!(refused.stdout.is_empty());
+
+    let out = run_owned(&with(SCRIPTED, &["-s", &secret, "-f", "--json"]));
+    out.expect(0);
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(v["replaced"], true);
+    let after = std::fs::read_to_string(&secret).unwrap();
+    assert_ne!(after.as_bytes(), &before[..]);
+    assert_eq!(after.lines().next(), v["secret"].as_str());
+    let meta = std::fs::metadata(&secret).unwrap();
+    assert_ne!(
+        meta.ino(),
+        inode,
+        "a replace is a new inode renamed into place"
+    );
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
+    assert_eq!(dir.list(), ["secret"], "no temporary files left");
+
+    // A symlink or directory in the way is never replaced.
+    let link = dir.file("link");
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    run_owned(&with(SCRIPTED, &["-s", &link])).expect_error(3, "already exists");
+    run_owned(&with(SCRIPTED, &["-s", &link, "-f"])).expect_error(1, "not a regular file");
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), after);
+}
+
+/// Runs with the file size limit at `bytes`: writes past it fail (EFBIG),
+/// as they would on a full disk.
+fn run_with_file_size_limit(args: &[String], bytes: u64) -> Run {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut cmd = command(&refs);
+    // SAFETY: between fork and exec only async-signal-safe calls are made
+    // (setrlimit, signal), on values prepared before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // Without this, exceeding the limit kills the process.
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    finish(cmd.spawn().unwrap(), args.to_vec())
+}
+
+#[test]
+fn a_failed_write_leaves_the_old_enrollment_and_no_new_file() {
+    let dir = Dir::new();
+    let secret = dir.file("secret");
+    // No file yet: a write that fails leaves none.
+    let out = run_with_file_size_limit(&with(SCRIPTED, &["-s", &secret, "--json"]), 20);
+    out.expect_error(1, "File too large");
+    assert!(dir.list().is_empty(), "{:?}", dir.list());
+
+    run_owned(&with(SCRIPTED, &["-s", &secret])).expect(0);
+    let before = std::fs::read(&secret).unwrap();
+    let out = run_with_file_size_limit(&with(SCRIPTED, &["-s", &secret, "--force"]), 20);
+    out.expect(1);
+    assert!(out.stderr.contains("File too large"), "{out}");
+    assert_eq!(
+        std::fs::read(&secret).unwrap(),
+        before,
+        "the old file must be intact"
+    );
+    assert_eq!(dir.list(), ["secret"]);
+}
+
+#[test]
+fn a_directory_that_takes_no_new_files_is_refused_before_anything_is_shown() {
+    let dir = Dir::new();
+    let locked = dir.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let secret = locked.join("secret").display().to_string();
+    let mut args = with(SCRIPTED, &["-s", &secret]);
+    if running_as_root() {
+        // Root writes anywhere; nobody may not write in a root-owned 0555 directory.
+        args.extend(["--user".to_owned(), "nobody".to_owned()]);
+    }
+    let out = run_owned(&args);
+    out.expect_error(1, "cannot write in");
+    assert!(out.stderr.contains("Permission denied"), "{out}");
+    assert_eq!(std::fs::read_dir(&locked).unwrap().count(), 0);
+
+    let missing = dir.file("missing/secret");
+    run_owned(&with(SCRIPTED, &["-s", &missing])).expect_error(1, "does not exist");
+}
+
+#[test]
+fn bad_options_are_one_line_and_exit_2_and_write_nothing() {
+    let dir = Dir::new();
+    let secret = dir.file("secret");
+    for (args, words) in [
+        (&["-t", "-c"][..], "cannot be used with"),
+        (&["-c", "-d"], "cannot be used with"),
+        (&["-c", "-S", "30"], "cannot be used with"),
+        (&["-d", "-D"], "cannot be used with"),
+        (&["-r", "3"], "--rate-time"),
+        (&["-R", "30"], "--rate-limit"),
+        (&["-u", "-r", "3", "-R", "30"], "cannot be used with"),
+        (&["-w", "0"], "1..=21"),
+        (&["-w", "22"], "1..=21"),
+        (&["-w", "3", "-W"], "cannot be used with"),
+        (&["-r", "11", "-R", "30"], "1..=10"),
+        (&["-r", "3", "-R", "14"], "15..=600"),
+        (&["-S", "61"], "1..=60"),
+        (&["-e", "11"], "0..=10"),
+        (&["-Q", "sixel"], "unknown QR mode"),
+        (&["--uri", "--json"], "cannot be used with"),
+        (&["-q", "--json"], "cannot be used with"),
+        (&["--new-scratch-codes", "-t"], "cannot be used with"),
+        (&["--bogus"], "--bogus"),
+        (&["-t", "-t"], "multiple times"),
+        (&["-l", "a:b"], "':'"),
+        (&["-i", ""], "empty"),
+        (&["--user", "no-such-user-here"], "no user named"),
+    ] {
+        let mut all = to_strings(args);
+        all.extend(to_strings(&["-s", &secret]));
+        // So that the refusal is not about the missing confirmation terminal:
+        all.push("-C".to_owned());
+        let out = run_owned(&all);
+        out.expect_error(2, words);
+        assert!(dir.list().is_empty(), "{out}");
+    }
+}
+
+#[test]
+fn without_a_terminal_open_questions_fail_at_once_instead_of_waiting() {
+    let dir = Dir::new();
+    let secret = dir.file("secret");
+    // stdin is a pipe that stays open: a program that waited for it would hang.
+    for (args, missing) in [
+        (vec![], "--time-based or --counter-based"),
+        (vec!["-t", "-d", "-W", "-u"], "--no-confirm"),
+        (
+            vec!["-t", "-W", "-u", "-C"],
+            "--disallow-reuse or --allow-reuse",
+        ),
+        (vec!["-c", "-u", "-C"], "--window-size or --minimal-window"),
+        (
+            vec!["-t", "-D", "-W", "-C"],
+            "--rate-limit and --rate-time, or --no-rate-limit",
+        ),
+    ] {
+        let mut all = args.clone();
+        all.extend(["-s", &secret]);
+        let mut child = command(&all).stdin(Stdio::piped()).spawn().unwrap();
+        let stdin = child.stdin.take();
+        let out = finish(child, to_strings(&all));
+        drop(stdin);
+        out.expect_error(2, "not a terminal");
+        assert!(out.stderr.contains(missing), "{out}");
+        assert!(dir.list().is_empty());
+    }
+}
+
+#[test]
+fn only_root_enrolls_someone_else() {
+    let dir = Dir::new();
+    let secret = dir.file("secret");
+    let mut cmd = command(&[
+        "--user", "root", "-s", &secret, "-t", "-D", "-W", "-u", "-C",
+    ]);
+    if running_as_root() {
+        cmd.uid(65534).gid(65534);
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let out = finish(cmd.spawn().unwrap(), to_strings(&["--user", "root"]));
+    out.expect_error(4, "only root");
+    assert!(dir.list().is_empty());
+}
+
+#[test]
+fn new_scratch_codes_replace_the_old_ones_and_keep_the_secret() {
+    let dir = Dir::new();
+    let secret = dir.file("secret");
+    run(&[
+        "-t", "-d", "-w", "5", "-r", "3", "-R", "30", "-e", "3", "-C", "-q", "-s", &secret,
+    ])
+    .expect(0);
+    let before = std::fs::read_to_string(&secret).unwrap();
+    let old = SecretFile::from_bytes(before.clone().into_bytes()).scratch_codes();
+    assert_eq!(old.len(), 3);
+
+    let out = run(&["--new-scratch-codes", "-e", "7", "-s", &secret, "--json"]);
+    out.expect(0);
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    let after = std::fs::read_to_string(&secret).unwrap();
+    let file = SecretFile::from_bytes(after.clone().into_bytes());
+    let listed: Vec<u32> = v["scratch_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(file.scratch_codes(), listed);
+    assert_eq!(listed.len(), 7);
+    assert!(listed.iter().all(|c| !old.contains(c)));
+    // Everything but the codes is as it was.
+    let keep = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| !(l.len() == 8 && l.bytes().all(|b| b.is_ascii_digit())))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(keep(&after), keep(&before));
+    assert_eq!(dir.list(), ["secret"]);
+
+    // The human form shows them; with none enrolled it is refused.
+    let out = run(&["--new-scratch-codes", "-s", &secret]);
+    out.expect(0);
+    let shown: Vec<u32> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    assert_eq!(
+        shown,
+        SecretFile::from_bytes(std::fs::read(&secret).unwrap()).scratch_codes()
+    );
+    assert_eq!(shown.len(), 5);
+    run(&["--new-scratch-codes", "-s", &dir.file("nobody-here")]).expect_error(3, "not enrolled");
+    // A file that is not a secret file is left alone.
+    std::fs::write(dir.file("junk"), "!!\n").unwrap();
+    std::fs::set_permissions(dir.file("junk"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    run(&["--new-scratch-codes", "-s", &dir.file("junk")])
+        .expect_error(1, "not a valid secret file");
+    assert_eq!(std::fs::read_to_string(dir.file("junk")).unwrap(), "!!\n");
+}
+
+#[test]
+fn help_names_every_flag_and_the_exit_codes() {
+    let out = run(&["--help"]);
+    out.expect(0);
+    for flag in [
+        "-t, --time-based",
+        "-c, --counter-based",
+        "-d, --disallow-reuse",
+        "-D, --allow-reuse",
+        "-f, --force",
+        "-l, --label",
+        "-i, --issuer",
+        "-q, --quiet",
+        "-Q, --qr-mode",
+        "-r, --rate-limit",
+        "-R, --rate-time",
+        "-u, --no-rate-limit",
+        "-s, --secret",
+        "-S, --step-size",
+        "-w, --window-size",
+        "-W, --minimal-window",
+        "-e, --emergency-codes",
+        "-C, --no-confirm",
+        "--user",
+        "--qr-png",
+        "--qr-svg",
+        "--uri",
+        "--json",
+        "--new-scratch-codes",
+        "Exit status",
+    ] {
+        assert!(out.stdout.contains(flag), "--help lacks {flag}\n{out}");
+    }
+    let v = run(&["--version"]);
+    v.expect(0);
+    assert!(v.stdout.starts_with("totp-enroll "), "{v}");
+}
+
+// ------------------------------------------------------ pseudo-terminal
+
+/// totp-enroll on a pseudo-terminal, as a person at a terminal runs it.
+struct Pty {
+    master: std::fs::File,
+    child: Child,
+    output: Arc<Mutex<Vec<u8>>>,
+    seen: usize,
+    args: Vec<String>,
+}
+
+impl Pty {
+    fn spawn(args: &[&str]) -> Pty {
+        let (mut master, mut slave) = (0, 0);
+        // SAFETY: openpty writes two fds into the given ints; the name,
+        // termios and winsize pointers may be null.
+        let rc = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: both fds were just opened by openpty and are owned by nobody else.
+        let (master, slave) =
+            unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave);
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().unwrap();
+        // Our copies of the terminal's other end go, so reads end when the child exits.
+        drop(cmd);
+        let master = std::fs::File::from(master);
+        let mut reader = master.try_clone().unwrap();
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&output);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Pty {
+            master,
+            child,
+            output,
+            seen: 0,
+            args: to_strings(args),
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.output.lock().unwrap()).replace('\r', "")
+    }
+
+    /// Waits until `text` appears after what was already matched; returns the output up to it.
+    fn expect(&mut self, text: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let all = self.text();
+            if let Some(i) = all[self.seen.min(all.len())..].find(text) {
+                self.seen += i + text.len();
+                return all;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "waited for {text:?}\n--- command: totp-enroll {}\n--- terminal:\n{all}",
+                self.args.join(" ")
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn send(&mut self, text: &str) {
+        self.master.write_all(text.as_bytes()).unwrap();
+    }
+
+    fn wait(mut self) -> (i32, String) {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(50));
+                return (status.code().unwrap_or(-1), self.text());
+            }
+            if start.elapsed() > DEADLINE {
+                self.child.kill().ok();
+                panic!("still running\n{}", self.text());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+fn uri_in(text: &str) -> String {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("URI"))
+        .map(|u| u.trim().to_owned())
+        .unwrap_or_else(|| panic!("no URI line\n{text}"))
+}
+
+#[test]
+fn interactive_enrollment_asks_checks_the_code_then_saves() {
+    settle(8);
+    let dir = Dir::new();
+    let secret = dir.file("secret");
+    let mut t = Pty::spawn(&["-s", &secret, "-i", "Example", "-l", "carol"]);
+    t.expect("time-based");
+    t.send("\n"); // Enter: yes
+    t.expect("already used?");
+    t.send("y\n");
+    t.expect("early or late?");
+    t.send("n\n"); // wider window
+    t.expect("login attempts");
+    t.send("maybe\n");
+    t.expect("Please answer y or n.");
+    t.send("yes\n");
+    let shown = t.expect("code the app shows: ");
+    assert!(
+        !dir.path().join("secret").exists(),
+        "nothing is saved before the code"
+    );
+    let uri = uri_in(&shown);
+    let b32 = query_param(&uri, "secret").unwrap();
+    assert_eq!(
+        decode(
+            &grid_from_utf8(&shown)
+                .into_iter()
+                .take(grid_from_utf8(&shown)[0].len())
+                .collect()
+        ),
+        uri
+    );
+    let right = totp_now(&b32);
+    t.send("12345\n");
+    t.expect("not a 6-digit code (2 tries left)");
+    t.send(&format!("{:06}\n", (right + 500_000) % 1_000_000));
+    t.expect("does not match (1 try left)");
+    t.send(&format!("{:03} {:03}\n", right / 1000, right % 1000));
+    t.expect("Code confirmed.");
+    let (code, text) = t.wait();
+    assert_eq!(code, 0, "{text}");
+    let file = SecretFile::from_bytes(std::fs::read(&secret).unwrap());
+    assert_eq!(file.get("WINDOW_SIZE"), Some(&b"17"[..]));
+    assert_eq!(file.get("RATE_LIMIT"), Some(&b"3 30"[..]));
+    assert!(file.get("TOTP_AUTH").is_some());
+    // The confirmed code's step is spent: it cannot be replayed for a login.
+    let step = String::from_utf8(file.get("DISALLOW_REUSE").unwrap().to_vec()).unwrap();
+    assert_eq!(step, (now() / 30).to_string(), "{text}");
+    // The scratch codes shown are those saved, shown once, after saving.
+    let after_saved = text
+        .split("Saved ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{text}"));
+    let shown: Vec<u32> = after_saved
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    assert_eq!(shown, file.scratch_codes());
+    assert_eq!(shown.len(), 5);
+    let mode = std::fs::metadata(&secret).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o600);
+}
+
+#[test]
+fn interactive_wrong_codes_or_end_of_input_save_nothing() {
+    let dir = Dir::new();
+    let secret = dir.file("secret");
+    let png = dir.file("code.png");
+    let mut t = Pty::spawn(&["-t", "-D", "-W", "-u", "-s", &secret, "--qr-png", &png]);
+    let shown = t.expect("code the app shows: ");
+    assert!(
+        Path::new(&png).exists(),
+        "the PNG is there to scan while the code is asked"
+    );
+    let right = totp_now(&query_param(&uri_in(&shown), "secret").unwrap());
+    for _ in 0..3 {
+        t.send(&format!("{:06}\n", (right + 500_000) % 1_000_000));
+    }
+    let (code, text) = t.wait();
+    assert_eq!(code, 5, "{text}");
+    assert!(
+        text.contains("not confirmed in 3 tries; nothing was saved"),
+        "{text}"
+    );
+    assert!(
+        dir.list().is_empty(),
+        "nothing saved, the PNG removed: {:?}",
+        dir.list()
+    );
+
+    // End of input (Ctrl-D) at a question, and at the code prompt.
+    let mut t = Pty::spawn(&["-s", &secret]);
+    t.expect("time-based");
+    t.send("\x04");
+    let (code, text) = t.wait();
+    assert_eq!(code, 5, "{text}");
+    assert!(text.contains("input ended"), "{text}");
+    let mut t = Pty::spawn(&["-c", "-W", "-u", "-s", &secret]);
+    t.expect("Press the app's button");
+    t.send("\x04");
+    let (code, text) = t.wait();
+    assert_eq!(code, 5, "{text}");
+    assert!(dir.list().is_empty());
+}
+
+#[test]
+fn interactive_counter_based_confirmation_moves_the_counter_past_the_code() {
+    let dir = Dir::new();
+    let secret = dir.file("secret");
+    let mut t = Pty::spawn(&["-c", "-u", "-s", &secret]);
+    t.expect("next 3 codes");
+    t.send("y\n");
+    let shown = t.expect("Press the app's button");
+    let uri = uri_in(&shown);
+    assert!(uri.contains("&counter=1"), "{uri}");
+    let key = otp::decode_base32(&query_param(&uri, "secret").unwrap()).unwrap();
+    // An app that counts from 1 before showing its first code shows counter 2's.
+    t.send(&format!("{:06}\n", otp::hotp(&key, 2, 6)));
+    t.expect("Code confirmed.");
+    let (code, text) = t.wait();
+    assert_eq!(code, 0, "{text}");
+    let file = SecretFile::from_bytes(std::fs::read(&secret).unwrap());
+    assert_eq!(file.get("HOTP_COUNTER"), Some(&b"3"[..]));
+    assert_eq!(file.get("WINDOW_SIZE"), Some(&b"3"[..]));
+}
