@@ -10,7 +10,7 @@ packages="libpam0g-dev pkg-config gcc libc6-dev binutils"
 if [ "${1:-}" = "--test" ]; then
     # pam_permit/pam_deny/pam_echo/pam_warn/pam_exec come with libpam-modules;
     # pamtester, pam_pwquality, pam_google_authenticator and oathtool are the anchors.
-    packages="$packages libpam-modules pamtester libpam-pwquality cracklib-runtime libpam-google-authenticator oathtool"
+    packages="$packages libpam-modules pamtester libpam-pwquality cracklib-runtime libpam-google-authenticator oathtool zbar-tools"
 fi
 if [ "${1:-}" = "--e2e" ]; then
     # The end-to-end suite (tests/e2e): the anchors above, plus a real sshd and SSH
