@@ -113,14 +113,21 @@ pub fn fascist_check(
     if national_insurance(&pw) {
         return Some(CrackReason::NationalInsurance);
     }
-    if let Some(r) = gecos_check(&pw, account) {
+    let forward = destructed(&pw);
+    if let Some(r) = gecos_check(&pw, &forward, account) {
         return Some(r);
     }
-    if destructed(&pw).any(|c| words.contains(&c.iter().collect::<String>())) {
+    if forward
+        .iter()
+        .any(|c| words.contains(&c.iter().collect::<String>()))
+    {
         return Some(CrackReason::DictionaryWord);
     }
     let reversed: Vec<char> = pw.iter().rev().copied().collect();
-    if destructed(&reversed).any(|c| words.contains(&c.iter().collect::<String>())) {
+    if destructed(&reversed)
+        .iter()
+        .any(|c| words.contains(&c.iter().collect::<String>()))
+    {
         return Some(CrackReason::ReversedDictionaryWord);
     }
     None
@@ -156,53 +163,62 @@ const LEET_ONE: [Option<char>; 3] = [None, Some('i'), Some('l')];
 const LEET_FOUR: [Option<char>; 3] = [None, Some('a'), Some('h')];
 
 /// Every candidate cracklib's destructor rules make from `pw`, the password
-/// itself first. Lazy, so a dictionary hit stops the work.
-fn destructed(pw: &[char]) -> impl Iterator<Item = Vec<char>> + '_ {
+/// itself first.
+fn destructed(pw: &[char]) -> Vec<Vec<char>> {
     let n = pw.len();
-    let trims = [(0, 0), (1, 0), (0, 1), (2, 0), (0, 2), (3, 0), (0, 3)]
+    let mut out: Vec<Vec<char>> = Vec::with_capacity(16);
+    for (front, back) in [(0, 0), (1, 0), (0, 1), (2, 0), (0, 2), (3, 0), (0, 3)] {
+        let start = front.min(n);
+        let end = n.saturating_sub(back).max(start);
+        out.push(pw[start..end].to_vec());
+    }
+    let purges: [fn(char) -> bool; 3] = [is_punct, is_symbol, |c| !c.is_alphanumeric()];
+    for class in purges {
+        if pw.iter().any(|&c| class(c)) {
+            out.push(pw.iter().copied().filter(|&c| !class(c)).collect());
+        }
+    }
+    // Leet rules only yield a candidate when every character they replace is
+    // present, so only combinations of present characters are built.
+    let fixed: Vec<(char, char)> = LEET_FIXED
         .into_iter()
-        .map(move |(front, back)| {
-            let start = front.min(n);
-            let end = n.saturating_sub(back).max(start);
-            Some(pw[start..end].to_vec())
-        });
-    let purges = [is_punct as fn(char) -> bool, is_symbol, |c: char| {
-        !c.is_alphanumeric()
-    }]
-    .into_iter()
-    .map(move |class| {
-        pw.iter()
-            .any(|&c| class(c))
-            .then(|| pw.iter().copied().filter(|&c| !class(c)).collect())
-    });
-    let leet = (0..32u32).flat_map(move |mask| {
-        LEET_ONE.iter().flat_map(move |one| {
-            LEET_FOUR.iter().map(move |four| {
+        .filter(|(from, _)| pw.contains(from))
+        .collect();
+    let ones: &[Option<char>] = if pw.contains(&'1') {
+        &LEET_ONE
+    } else {
+        &LEET_ONE[..1]
+    };
+    let fours: &[Option<char>] = if pw.contains(&'4') {
+        &LEET_FOUR
+    } else {
+        &LEET_FOUR[..1]
+    };
+    for mask in 0..(1u32 << fixed.len()) {
+        for one in ones {
+            for four in fours {
                 if mask == 0 && one.is_none() && four.is_none() {
-                    return None; // the identity, already tried
+                    continue; // the identity, already tried
                 }
-                let mut subs: Vec<(char, char)> = (0..5)
-                    .filter(|i| mask & (1 << i) != 0)
-                    .map(|i| LEET_FIXED[i])
-                    .collect();
-                subs.extend(one.map(|to| ('1', to)));
-                subs.extend(four.map(|to| ('4', to)));
-                if !subs.iter().all(|(from, _)| pw.contains(from)) {
-                    return None;
-                }
-                Some(
-                    pw.iter()
-                        .map(|&c| {
-                            subs.iter()
-                                .find(|(from, _)| *from == c)
-                                .map_or(c, |(_, to)| *to)
-                        })
-                        .collect(),
-                )
-            })
-        })
-    });
-    trims.chain(purges).chain(leet).flatten()
+                let sub = |c: char| -> char {
+                    if let Some((_, to)) = fixed
+                        .iter()
+                        .enumerate()
+                        .find(|(i, (from, _))| mask & (1 << i) != 0 && *from == c)
+                        .map(|(_, p)| p)
+                    {
+                        return *to;
+                    }
+                    match (c, one, four) {
+                        ('1', Some(to), _) | ('4', _, Some(to)) => *to,
+                        _ => c,
+                    }
+                };
+                out.push(pw.iter().map(|&c| sub(c)).collect());
+            }
+        }
+    }
+    out
 }
 
 /// C's `strncmp(a, b, n) == 0`, with the end of a slice as its NUL.
@@ -220,10 +236,10 @@ fn strn_eq(a: &[char], b: &[char], n: usize) -> bool {
 }
 
 /// cracklib's `GTry`: whether the password is a mangled form of `raw`.
-fn derived_from(raw: &[char], pw: &[char]) -> bool {
+fn derived_from(raw: &[char], pw: &[char], candidates: &[Vec<char>]) -> bool {
     let n = pw.len();
-    for mp in destructed(pw) {
-        if strn_eq(&mp, raw, n) {
+    for mp in candidates {
+        if strn_eq(mp, raw, n) {
             return true;
         }
         let rev: Vec<char> = mp.iter().rev().copied().collect();
@@ -244,7 +260,8 @@ fn derived_from(raw: &[char], pw: &[char]) -> bool {
 }
 
 /// cracklib's user name and GECOS checks.
-fn gecos_check(pw: &[char], account: Account<'_>) -> Option<CrackReason> {
+fn gecos_check(pw: &[char], candidates: &[Vec<char>], account: Account<'_>) -> Option<CrackReason> {
+    let derived_from = |raw: &[char], pw: &[char]| derived_from(raw, pw, candidates);
     let user: Vec<char> = account.user.chars().collect();
     if derived_from(&user, pw) {
         return Some(CrackReason::Username);

@@ -87,33 +87,45 @@ fn main() -> ExitCode {
         ("pam_permit", &floor),
     ] {
         println!(
-            "{name:<14} p50 {:>9.1} us   p99 {:>9.1} us   peak RSS {:>6} KiB   ({} rounds)",
+            "{name:<14} p50 {:>7.1} us   p99 {:>7.1} us   cold p50 {:>7.1} us   peak RSS {:>5} KiB   ({} rounds)",
             m.p50 / 1e3,
             m.p99 / 1e3,
+            m.cold_p50 / 1e3,
             m.peak_rss_kib,
             m.samples
         );
     }
     println!(
-        "ratio (pam_pwquality / pam_policy): p50 {:.1}x   p99 {:.1}x",
+        "ratio (pam_pwquality / pam_policy): p50 {:.1}x   p99 {:.1}x   cold p50 {:.1}x",
         theirs.p50 / ours.p50,
-        theirs.p99 / ours.p99
+        theirs.p99 / ours.p99,
+        theirs.cold_p50 / ours.cold_p50
     );
     // pam_permit.so in the same place shows what libpam and the driver cost
     // by themselves (pam_start reading the service file, dlopen, pam_end).
-    let own = |m: &Measured| (m.p50 - floor.p50).max(1.0);
-    println!(
-        "above the pam_permit floor: pam_policy p50 {:.1} us, pam_pwquality p50 {:.1} us ({:.1}x)",
-        own(&ours) / 1e3,
-        own(&theirs) / 1e3,
-        own(&theirs) / own(&ours)
-    );
+    let own = |m: &Measured| m.p50 - floor.p50;
+    let (o, t) = (own(&ours), own(&theirs));
+    if o > 1_000.0 {
+        println!(
+            "above the pam_permit floor (p50): pam_policy {:.1} us, pam_pwquality {:.1} us ({:.1}x)",
+            o / 1e3,
+            t / 1e3,
+            t / o
+        );
+    } else {
+        println!(
+            "above the pam_permit floor (p50): pam_policy within 1 us of it, pam_pwquality {:.1} us",
+            t / 1e3
+        );
+    }
     ExitCode::SUCCESS
 }
 
 struct Measured {
     p50: f64,
     p99: f64,
+    /// The median first transaction of a process (module load included).
+    cold_p50: f64,
     peak_rss_kib: u64,
     samples: usize,
 }
@@ -134,10 +146,13 @@ fn measure(module: &str, rounds: u32) -> Option<Measured> {
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut ns: Vec<u64> = Vec::new();
+    let mut cold: Vec<u64> = Vec::new();
     let mut peak = 0;
     for line in text.lines() {
         if let Some(v) = line.strip_prefix("ns ") {
             ns.extend(v.split(' ').filter_map(|x| x.parse::<u64>().ok()));
+        } else if let Some(v) = line.strip_prefix("cold ") {
+            cold.extend(v.trim().parse::<u64>().ok());
         } else if let Some(v) = line.strip_prefix("maxrss_kib ") {
             peak = v.trim().parse().unwrap_or(0);
         }
@@ -151,9 +166,11 @@ fn measure(module: &str, rounds: u32) -> Option<Measured> {
         let i = ((ns.len() as f64 - 1.0) * p).round() as usize;
         ns[i.min(ns.len() - 1)] as f64
     };
+    cold.sort_unstable();
     Some(Measured {
         p50: pct(0.50),
         p99: pct(0.99),
+        cold_p50: cold.get(cold.len() / 2).map_or(0.0, |&c| c as f64),
         peak_rss_kib: peak,
         samples: ns.len(),
     })
@@ -177,7 +194,8 @@ fn one(module: &str, rounds: u32) {
             .chauthtok()
             .repeat(rounds)
             .run();
-        // The first round loads the dictionary and pages in the module: warm-up.
+        // The first round loads the module and maps the dictionary, as the one
+        // transaction of a `passwd` process does: reported apart ("cold").
         let times: Vec<String> = out
             .report
             .round_ns
@@ -186,6 +204,9 @@ fn one(module: &str, rounds: u32) {
             .map(u64::to_string)
             .collect();
         println!("ns {}", times.join(" "));
+        if let Some(first) = out.report.round_ns.first() {
+            println!("cold {first}");
+        }
         eprintln!("{pw:?}: {} {:?}", out.code(), out.errors());
     }
     // SAFETY: getrusage writes into the zeroed struct we pass and has no other effect.
