@@ -139,10 +139,10 @@ impl<'a> Login<'a> {
             Err(outcome) => return outcome,
         };
         self.debug(&format!("secret file \"{}\"", target.path.display()));
-        match self.before_prompt(&target) {
-            Ok(Gate::Proceed) => {}
-            Ok(Gate::Grace) => return Outcome::Success("within grace period"),
-            Ok(Gate::Throttled { retry_after }) => {
+        let snapshot = match self.before_prompt(&target) {
+            Ok((Gate::Proceed, snapshot)) => snapshot,
+            Ok((Gate::Grace, _)) => return Outcome::Success("within grace period"),
+            Ok((Gate::Throttled { retry_after }, _)) => {
                 self.conv().error(&format!(
                     "Too many login attempts. Please try again in {retry_after} seconds."
                 ));
@@ -159,8 +159,8 @@ impl<'a> Login<'a> {
                     e => Outcome::StoreUnavailable("store-error", e.to_string()),
                 };
             }
-        }
-        self.check_input(&target)
+        };
+        self.check_input(&target, &snapshot)
     }
 
     /// Resolves the account and the secret path; `Ok(None)` for an unknown user.
@@ -202,26 +202,35 @@ impl<'a> Login<'a> {
         work(&locked)
     }
 
-    /// Grace period and rate limit, under the lock; saves the recorded attempt.
-    fn before_prompt(&self, target: &Target) -> Result<Gate, StoreError> {
+    /// Reads the file (as its owner, without a lock), then applies the grace
+    /// period and the rate limit; a recorded attempt is saved under the lock.
+    /// Returns the gate and what the file said, for the check after the prompt.
+    fn before_prompt(&self, target: &Target) -> Result<(Gate, SecretFile), StoreError> {
         let (rhost, now, grace) = (self.rhost.as_deref(), self.now, self.options.grace_period);
-        let (gate, save) = self.with_file(target, |locked| {
+        let snapshot = {
+            let _identity = AsUser::take(target.owner.uid, target.owner.gid)?;
+            store::read(&target.path, &self.rules(target))?
+        };
+        let cfg = parse(&snapshot)?;
+        let mut probe = snapshot.clone();
+        let gate = verify::before_prompt(&mut probe, &cfg, now, rhost, grace);
+        if gate == Gate::Grace || probe == snapshot {
+            return Ok((gate, snapshot));
+        }
+        // RATE_LIMIT records this attempt: read again and save under the lock.
+        let (gate, save, fresh) = self.with_file(target, |locked| {
             let mut file = locked.contents.clone();
-            let cfg = Config::parse(&file).map_err(|e| StoreError::BadPath(e.to_string()))?;
+            let cfg = parse(&file)?;
             let gate = verify::before_prompt(&mut file, &cfg, now, rhost, grace);
-            let save = if gate != Gate::Grace && file != locked.contents {
-                Some(locked.replace(file.as_bytes()))
-            } else {
-                None
-            };
-            Ok((gate, save))
+            let save = (file != locked.contents).then(|| locked.replace(file.as_bytes()));
+            Ok((gate, save, file))
         })?;
         match save {
             Some(Err(e)) if !self.options.allow_readonly => {
                 self.tell_save_failed(&e);
                 Err(e)
             }
-            _ => Ok(gate),
+            _ => Ok((gate, fresh)),
         }
     }
 
@@ -251,14 +260,14 @@ impl<'a> Login<'a> {
         (!answer.is_empty()).then_some(answer)
     }
 
-    fn check_input(&mut self, target: &Target) -> Outcome {
+    fn check_input(&mut self, target: &Target, snapshot: &SecretFile) -> Outcome {
         let mut hotp_attempted = false;
         let first_pass = self.options.try_first_pass || self.options.use_first_pass;
         if first_pass && let Ok(Some(token)) = pam_ext::get_authtok(self.pamh, false) {
             let found = verify::candidates(&token, false);
             let last = self.options.use_first_pass;
             if let Some(outcome) =
-                self.check_candidates(target, &token, &found, last, &mut hotp_attempted)
+                self.check_candidates(target, snapshot, &token, &found, last, &mut hotp_attempted)
             {
                 return outcome;
             }
@@ -266,15 +275,16 @@ impl<'a> Login<'a> {
         if self.options.use_first_pass {
             return self.finish_without_match(
                 target,
+                snapshot,
                 hotp_attempted,
                 "no usable code in PAM_AUTHTOK",
             );
         }
         let Some(input) = self.read_input() else {
-            return self.finish_without_match(target, hotp_attempted, "no code received");
+            return self.finish_without_match(target, snapshot, hotp_attempted, "no code received");
         };
         let found = verify::candidates(&input, !self.options.forward_pass);
-        self.check_candidates(target, &input, &found, true, &mut hotp_attempted)
+        self.check_candidates(target, snapshot, &input, &found, true, &mut hotp_attempted)
             .unwrap_or_else(|| Outcome::Failure("wrong-code", "no code matched".into()))
     }
 
@@ -282,65 +292,64 @@ impl<'a> Login<'a> {
     fn finish_without_match(
         &mut self,
         target: &Target,
+        snapshot: &SecretFile,
         hotp_attempted: bool,
         why: &str,
     ) -> Outcome {
         let mut attempted = hotp_attempted;
         if attempted
             && let Some(outcome @ Outcome::StoreUnavailable(..)) =
-                self.check_candidates(target, &[], &[], true, &mut attempted)
+                self.check_candidates(target, snapshot, &[], &[], true, &mut attempted)
         {
             return outcome;
         }
         Outcome::Failure("wrong-code", why.to_owned())
     }
 
-    /// Checks the candidates under the lock and saves what changed. `None`
-    /// when nothing matched and more input may be tried (`last` is false).
+    /// Checks the candidates and saves what the decision changed. A decision
+    /// that changes nothing is taken on the file as read before the prompt
+    /// (as pam_google_authenticator does); one that changes the file is taken
+    /// again on a fresh read under the lock, so two logins can never both
+    /// spend one code. `None` when nothing matched and more input may follow.
     fn check_candidates(
         &mut self,
         target: &Target,
+        snapshot: &SecretFile,
         input: &[u8],
         found: &[Candidate],
         last: bool,
         hotp_attempted: &mut bool,
     ) -> Option<Outcome> {
         let options = self.options;
-        let (now, rhost) = (self.now, self.rhost.clone());
-        let result = self.with_file(target, |locked| {
-            let mut file: SecretFile = locked.contents.clone();
-            let cfg = Config::parse(&file).map_err(|e| StoreError::BadPath(e.to_string()))?;
-            let mut verdict = Check::NoMatch;
-            let mut used = None;
-            for c in found {
-                verdict = verify::check_code(&mut file, &cfg, c.code, now, !options.noskewadj);
-                if verdict == Check::NoMatch && cfg.is_hotp() && c.code < 1_000_000 {
-                    *hotp_attempted = true;
-                }
-                if verdict != Check::NoMatch {
-                    used = Some(*c);
-                    break;
-                }
-            }
-            let accepted = matches!(verdict, Check::Accepted(_));
-            if !accepted && verdict == Check::NoMatch && !last {
-                return Ok((verdict, used, None));
-            }
-            let grace = (accepted && options.grace_period > 0)
+        let rhost = self.rhost.clone();
+        let rules = verify::Rules {
+            now: self.now,
+            skew_learning: !options.noskewadj,
+            advance_hotp_on_failure: !options.no_increment_hotp,
+            grace_host: (options.grace_period > 0)
                 .then_some(rhost.as_deref())
-                .flatten()
-                .map(|h| (h, now));
-            verify::after_check(
-                &mut file,
-                &cfg,
-                accepted,
-                *hotp_attempted,
-                !options.no_increment_hotp,
-                grace,
-            );
-            let save = (file != locked.contents).then(|| locked.replace(file.as_bytes()));
-            Ok((verdict, used, save))
-        });
+                .flatten(),
+            last,
+        };
+        let decide = |file: &mut SecretFile, attempted: &mut bool| -> Result<_, StoreError> {
+            let cfg = parse(file)?;
+            Ok(verify::decide(file, &cfg, found, &rules, attempted))
+        };
+        let mut probe = snapshot.clone();
+        let mut attempted = *hotp_attempted;
+        let quick = decide(&mut probe, &mut attempted);
+        let result = match quick {
+            Ok((verdict, used)) if probe == *snapshot => {
+                *hotp_attempted = attempted;
+                Ok((verdict, used, None))
+            }
+            _ => self.with_file(target, |locked| {
+                let mut file = locked.contents.clone();
+                let (verdict, used) = decide(&mut file, hotp_attempted)?;
+                let save = (file != locked.contents).then(|| locked.replace(file.as_bytes()));
+                Ok((verdict, used, save))
+            }),
+        };
         let (verdict, used, save) = match result {
             Ok(r) => r,
             Err(e) => return Some(Outcome::StoreUnavailable("store-error", e.to_string())),
@@ -389,6 +398,10 @@ impl<'a> Login<'a> {
             }
         }
     }
+}
+
+fn parse(file: &SecretFile) -> Result<Config, StoreError> {
+    Config::parse(file).map_err(|e| StoreError::Malformed(e.to_string()))
 }
 
 /// One line per decision: service, user, rhost, outcome and reason.

@@ -7,21 +7,21 @@
 //! - The file is opened with `O_NOFOLLOW` after `lstat` says it is a regular
 //!   file, so a symlink, FIFO, device or directory is refused without being
 //!   opened; then owner, permission bits and size are checked.
-//! - An exclusive `flock` is held from read to write. The lock is on the file
-//!   itself; since a write replaces the file, a waiter that wakes up on a
+//! - A decision that writes nothing reads without a lock. For one that
+//!   writes, an exclusive `flock` is held from read to write. The lock is on
+//!   the file itself; since a write replaces the file, a waiter that wakes up on a
 //!   replaced file notices (the path no longer names its inode) and retries.
 //! - A write goes to an anonymous `O_TMPFILE` in the same directory, is
 //!   synced, given the old file's mode and owner, linked in under a fixed
 //!   temporary name only at the last moment and renamed over the file; then
 //!   the directory is synced. A kill leaves the old or the new file, and at
-//!   most the linked temporary name, which the next locked access removes.
+//!   most the linked temporary name, which the next write removes.
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -61,6 +61,8 @@ pub enum StoreError {
     },
     TooLarge(PathBuf),
     BadPath(String),
+    /// The file's contents are not a valid secret file.
+    Malformed(String),
     /// The fs identity of the account could not be taken or given back.
     Identity(String),
     Io {
@@ -113,6 +115,7 @@ impl fmt::Display for StoreError {
                 p.display()
             ),
             StoreError::BadPath(s) => write!(f, "bad secret path: {s}"),
+            StoreError::Malformed(s) => write!(f, "malformed secret file: {s}"),
             StoreError::Identity(s) => write!(f, "{s}"),
             StoreError::Io { op, path, errno } => {
                 write!(f, "{op} \"{}\": {}", path.display(), errno.desc())
@@ -308,8 +311,20 @@ fn is_kind(stat: &FileStat, kind: SFlag) -> bool {
     SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == kind
 }
 
-/// Opens, locks, checks and reads the secret file at `path`.
+/// Opens, locks, checks and reads the secret file at `path`, for a
+/// read-modify-write.
 pub fn open_locked(path: &Path, rules: &Rules) -> Result<Locked, StoreError> {
+    open_checked(path, rules, true)
+}
+
+/// Checks and reads the secret file at `path` without locking it: what a
+/// decision that writes nothing needs (a decision that writes reads again
+/// under the lock).
+pub fn read(path: &Path, rules: &Rules) -> Result<SecretFile, StoreError> {
+    open_checked(path, rules, false).map(|l| l.contents)
+}
+
+fn open_checked(path: &Path, rules: &Rules, lock: bool) -> Result<Locked, StoreError> {
     let (dir_path, name) = split(path)?;
     let dir = open_dir(dir_path, path)?;
     let mut attempts = 0;
@@ -346,6 +361,9 @@ pub fn open_locked(path: &Path, rules: &Rules) -> Result<Locked, StoreError> {
             return Err(StoreError::NotRegular(path.to_path_buf()));
         }
         let file = File::from(fd);
+        if !lock {
+            break (file, stat);
+        }
         file.lock().map_err(|e| StoreError::Io {
             op: "locking",
             path: path.to_path_buf(),
@@ -398,22 +416,14 @@ pub fn open_locked(path: &Path, rules: &Rules) -> Result<Locked, StoreError> {
     if contents.as_bytes().len() > MAX_FILE_SIZE {
         return Err(StoreError::TooLarge(path.to_path_buf()));
     }
-    let locked = Locked {
+    Ok(Locked {
         path: path.to_path_buf(),
         dir,
         name: name.to_os_string(),
         _lock: file,
         stat,
         contents,
-    };
-    // A temporary name left by a write that was killed: we hold the lock, so
-    // no write is under way.
-    let _ = unlinkat(
-        &locked.dir,
-        temp_name(&locked.name).as_os_str(),
-        UnlinkatFlags::NoRemoveDir,
-    );
-    Ok(locked)
+    })
 }
 
 impl Locked {
@@ -422,9 +432,12 @@ impl Locked {
     }
 
     /// Replaces the file with `contents`, keeping its mode and owner, so that
-    /// a crash at any instant leaves either the old or the new file.
+    /// a crash at any instant leaves either the old or the new file. The
+    /// temporary name a killed write may have left is removed first: we hold
+    /// the lock, so no other write is under way.
     pub fn replace(&self, contents: &[u8]) -> Result<(), StoreError> {
         let tmp = temp_name(&self.name);
+        let _ = unlinkat(&self.dir, tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
         let anonymous = openat(
             &self.dir,
             ".",
@@ -435,7 +448,6 @@ impl Locked {
             Ok(fd) => (fd, false),
             // File systems without O_TMPFILE: a named temporary file instead.
             Err(Errno::EOPNOTSUPP | Errno::EISDIR | Errno::EINVAL) => {
-                let _ = unlinkat(&self.dir, tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
                 let fd = openat(
                     &self.dir,
                     tmp.as_os_str(),
@@ -499,13 +511,7 @@ impl Locked {
                     AtFlags::AT_SYMLINK_FOLLOW,
                 )
             };
-            match link(&self.dir) {
-                Err(Errno::EEXIST) => {
-                    let _ = unlinkat(&self.dir, tmp, UnlinkatFlags::NoRemoveDir);
-                    link(&self.dir).map_err(io("linking a new version of", path))?;
-                }
-                other => other.map_err(io("linking a new version of", path))?,
-            }
+            link(&self.dir).map_err(io("linking a new version of", path))?;
         }
         renameat(&self.dir, tmp, &self.dir, self.name.as_os_str())
             .map_err(io("replacing", path))?;
@@ -547,12 +553,6 @@ pub fn create_new(path: &Path, contents: &[u8]) -> Result<(), StoreError> {
     .map_err(io("creating", path))?;
     fsync(&dir).map_err(io("syncing the directory of", path))?;
     Ok(())
-}
-
-/// True when `name` (a directory entry) is a temporary name this store uses.
-pub fn is_temp_name(name: &OsStr) -> bool {
-    let b = name.as_bytes();
-    b.starts_with(b".") && b.ends_with(b".pam_totp-new")
 }
 
 #[cfg(test)]
@@ -688,14 +688,17 @@ mod tests {
     }
 
     #[test]
-    fn removes_a_temporary_name_left_by_a_killed_write() {
+    fn the_next_write_removes_a_temporary_name_left_by_a_killed_write() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("secret");
         write(&path, "X\n", 0o600);
         write(&dir.path().join(".secret.pam_totp-new"), "STALE\n", 0o600);
+        assert_eq!(read(&path, &rules()).unwrap().as_bytes(), b"X\n");
         let locked = open_locked(&path, &rules()).unwrap();
+        locked.replace(b"Y\n").unwrap();
         drop(locked);
         assert_eq!(listing(dir.path()), ["secret"]);
+        assert_eq!(std::fs::read(&path).unwrap(), b"Y\n");
     }
 
     #[test]

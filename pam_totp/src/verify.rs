@@ -307,6 +307,56 @@ fn learn_skew(file: &mut SecretFile, cfg: &Config, tm: u64, skew: i64) -> Check 
     Check::Refused(Refused::SkewLearning)
 }
 
+/// How a login treats the state around a check (from the module options).
+#[derive(Clone, Copy, Debug)]
+pub struct Rules<'a> {
+    pub now: u64,
+    pub skew_learning: bool,
+    pub advance_hotp_on_failure: bool,
+    /// `Some(rhost)` when a success should be remembered for `grace_period=`.
+    pub grace_host: Option<&'a str>,
+    /// Whether no further input will be tried after these candidates.
+    pub last: bool,
+}
+
+/// Checks the candidates of one input in order until one matches or is
+/// refused, then applies `after_check` (unless nothing matched and more input
+/// follows). Returns the verdict and the candidate it concerns. Edits `file`;
+/// the caller saves it when its bytes changed.
+pub fn decide(
+    file: &mut SecretFile,
+    cfg: &Config,
+    found: &[Candidate],
+    rules: &Rules<'_>,
+    hotp_attempted: &mut bool,
+) -> (Check, Option<Candidate>) {
+    let mut verdict = Check::NoMatch;
+    let mut used = None;
+    for c in found {
+        verdict = check_code(file, cfg, c.code, rules.now, rules.skew_learning);
+        if verdict == Check::NoMatch && cfg.is_hotp() && c.code < 1_000_000 {
+            *hotp_attempted = true;
+        }
+        if verdict != Check::NoMatch {
+            used = Some(*c);
+            break;
+        }
+    }
+    if verdict == Check::NoMatch && !rules.last {
+        return (verdict, used);
+    }
+    let accepted = matches!(verdict, Check::Accepted(_));
+    after_check(
+        file,
+        cfg,
+        accepted,
+        *hotp_attempted,
+        rules.advance_hotp_on_failure,
+        rules.grace_host.map(|h| (h, rules.now)),
+    );
+    (verdict, used)
+}
+
 /// After the codes were checked: a failed HOTP attempt moves the counter on
 /// (unless `no_increment_hotp`), and a success with `grace_period=` records
 /// the rhost in the least recently used `LASTn` slot.

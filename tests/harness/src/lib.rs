@@ -267,6 +267,11 @@ impl<'s> Scenario<'s> {
         self.spec.repeat = Some(n);
         self
     }
+    /// With `repeat`: every round on one PAM handle, so modules are loaded once.
+    pub fn same_handle(mut self) -> Self {
+        self.spec.same_handle = true;
+        self
+    }
     /// With `repeat`: one answer per round, round i answering `answers[i]`.
     pub fn answer_per_round(mut self, answers: Vec<String>) -> Self {
         self.spec.round_answers =

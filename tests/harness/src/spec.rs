@@ -28,6 +28,10 @@ pub struct Spec {
     pub repeat: Option<u32>,
     /// With `repeat`: the answers for each round (round i uses entry i), instead of `answers`.
     pub round_answers: Option<Vec<Vec<Answer>>>,
+    /// With `repeat`: run every round on one handle (modules loaded once),
+    /// instead of a fresh `pam_start` per round.
+    #[serde(default)]
+    pub same_handle: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -138,14 +138,14 @@ fn a_login_killed_at_any_instant_leaves_a_whole_file_and_spends_nothing_twice() 
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
     let mut stray_seen = 0;
     let mut killed_mid_way = 0;
-    for i in first..first + kills {
+    for (i, code) in scratch.iter().enumerate().skip(first).take(kills) {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let delay = Duration::from_micros(seed % span);
         let mut child = svc
             .user(&e.user)
-            .answer(&scratch[i].to_string())
+            .answer(&code.to_string())
             .authenticate()
             .spawn();
         std::thread::sleep(delay);

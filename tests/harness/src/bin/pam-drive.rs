@@ -42,6 +42,9 @@ fn main() {
 }
 
 fn run(spec: &Spec) -> Result<Report, String> {
+    if spec.same_handle {
+        return run_on_one_handle(spec);
+    }
     let mut report = Report::default();
     let rounds = spec.repeat.unwrap_or(1).max(1);
     for round in 0..rounds {
@@ -84,6 +87,42 @@ fn run(spec: &Spec) -> Result<Report, String> {
             report.env = tx.env();
         }
     }
+    Ok(report)
+}
+
+/// With `same_handle`: one `pam_start`, then the steps `repeat` times on that
+/// handle (modules stay loaded), timing each round; answers are consumed in order.
+fn run_on_one_handle(spec: &Spec) -> Result<Report, String> {
+    let mut report = Report::default();
+    let rounds = spec.repeat.unwrap_or(1).max(1);
+    let answers: Vec<_> = match &spec.round_answers {
+        Some(per_round) => per_round.iter().flatten().cloned().collect(),
+        None => (0..rounds).flat_map(|_| spec.answers.clone()).collect(),
+    };
+    let mut tx =
+        match Transaction::start(&spec.service, spec.user.as_deref(), &spec.confdir, answers) {
+            Ok(tx) => tx,
+            Err(code) => {
+                report.start = code_name(code);
+                return Ok(report);
+            }
+        };
+    report.start = code_name(0);
+    for (name, value) in &spec.items {
+        tx.set_item(name, value)?;
+    }
+    for _ in 0..rounds {
+        let started = Instant::now();
+        let results: Vec<_> = spec.steps.iter().map(|s| tx.call(s.op, s.flags)).collect();
+        report
+            .round_ns
+            .push(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        if results.iter().any(|r| r.code != 0) || report.results.is_empty() {
+            report.results = results;
+        }
+    }
+    report.transcript = tx.transcript().to_vec();
+    report.env = tx.env();
     Ok(report)
 }
 
