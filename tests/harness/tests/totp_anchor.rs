@@ -230,3 +230,87 @@ fn where_pam_totp_is_deliberately_stricter() {
     login(&ours(&link, ""), &link, &c).expect("PAM_AUTHINFO_UNAVAIL");
     login(&theirs(&link, ""), &link, &c).expect("PAM_SUCCESS");
 }
+
+/// The anchor's own test runs every case in eight stacking modes and counts
+/// the prompts; both modules run the same matrix here and must agree on the
+/// result, the number of prompts and the password passed on.
+#[test]
+fn stacking_modes_match_the_anchor_case_by_case() {
+    if !anchors_present() {
+        return;
+    }
+    let secret = "2SH3V3GDW7ZNMGYE";
+    let text = format!("{secret}\n\" TOTP_AUTH\n");
+    settle(5);
+    let good = code(secret, step());
+    let c = good.as_str();
+    // (options, PAM_AUTHTOK set by an earlier module, prompt answer)
+    let modes: Vec<(&str, Option<String>, Option<String>)> = vec![
+        ("", None, Some(c.to_owned())),
+        ("forward_pass", None, Some(format!("pw{c}"))),
+        ("use_first_pass", Some(c.to_owned()), None),
+        ("use_first_pass forward_pass", Some(format!("pw{c}")), None),
+        // As in the anchor's test, the conversation always has an answer ready.
+        ("try_first_pass", Some(c.to_owned()), Some(c.to_owned())),
+        (
+            "try_first_pass forward_pass",
+            Some(format!("pw{c}")),
+            Some(format!("pw{c}")),
+        ),
+        ("try_first_pass", Some("junk".into()), Some(c.to_owned())),
+        (
+            "try_first_pass forward_pass",
+            Some("junk".into()),
+            Some(format!("pw{c}")),
+        ),
+    ];
+    let wrong = format!("{:06}", (c.parse::<u32>().unwrap_or(0) + 1) % 1_000_000);
+    let short = c[1..].to_owned();
+    let variants = [
+        c.to_owned(),
+        wrong,
+        short,
+        format!("0{c}"),
+        format!("00{c}"),
+        String::new(),
+    ];
+    let mut compared = 0;
+    for (opts, authtok, answer) in &modes {
+        for variant in &variants {
+            let subst = |s: &String| s.replace(c, variant);
+            let run = |e: &Enrollment, module: &str| {
+                let svc = Service::new(&format!(
+                    "auth required {{items}} set
+                     auth required {module} {} {opts}
+                     auth required {{items}} record",
+                    e.arg()
+                ));
+                let mut s = svc.user(&e.user);
+                if let Some(t) = authtok {
+                    s = s.authtok(&subst(t));
+                }
+                if let Some(a) = answer {
+                    s = s.answer(&subst(a));
+                }
+                let out = s.authenticate().run();
+                (
+                    out.code().to_owned(),
+                    out.prompts().len(),
+                    out.env("HARNESS_SEEN_AUTHTOK").map(str::to_owned),
+                )
+            };
+            let pair = Pair::new(&text);
+            let a = run(&pair.ours, "{totp}");
+            let b = run(&pair.theirs, "{sys}/pam_google_authenticator.so");
+            assert_eq!(
+                a, b,
+                "options {opts:?}, authtok {authtok:?}, answer {answer:?}, code {variant:?}: pam_totp {a:?}, pam_google_authenticator {b:?}"
+            );
+            if variant == c {
+                assert_eq!(a.0, "PAM_SUCCESS", "{opts:?} {authtok:?} {answer:?}");
+            }
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, modes.len() * variants.len());
+}
