@@ -109,7 +109,10 @@ pub(crate) fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: c_uint) -> 
             );
         }
         if let Err(reason) = verdict {
-            PamConversation::new(pamh, flags).error(&format!("BAD PASSWORD: {reason}"));
+            // Shown even under PAM_SILENT, as pam_pwquality does: a refusal
+            // without its reason leaves the user guessing.
+            PamConversation::new(pamh, flags & !pam_ext::PAM_SILENT)
+                .error(&format!("BAD PASSWORD: {reason}"));
             if enforce {
                 log(
                     pamh,

@@ -541,6 +541,23 @@ fn root_is_warned_unless_enforced() {
 }
 
 #[test]
+fn the_reason_is_shown_even_under_pam_silent() {
+    let svc = service("minlen=10");
+    let out = svc
+        .user("alice")
+        .unprivileged()
+        .answer("short")
+        .step(pam_harness::Op::Chauthtok, flags::SILENT)
+        .run();
+    out.expect("PAM_AUTHTOK_ERR");
+    assert_eq!(
+        out.errors(),
+        ["BAD PASSWORD: The password is shorter than 10 characters"],
+        "{out}"
+    );
+}
+
+#[test]
 fn enforcing_0_only_warns() {
     let svc = service("minlen=10 enforcing=0");
     let out = svc
