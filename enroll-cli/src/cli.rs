@@ -7,11 +7,10 @@ use clap::Parser;
 
 use crate::qr::TerminalMode;
 
-const ABOUT: &str =
-    "Turn on a second factor (TOTP codes from an authenticator app) for SSH and other logins.";
+const ABOUT: &str = "Turn on a second factor for your logins: codes from an authenticator app.";
 
 const LONG_ABOUT: &str = "\
-Turn on a second factor (TOTP codes from an authenticator app) for SSH and other logins.
+Turn on a second factor for your logins: codes from an authenticator app.
 
 Run it without options and answer a few questions: it shows a QR code, you
 scan it with an authenticator app (Google Authenticator, Aegis, FreeOTP,
@@ -29,17 +28,17 @@ const AFTER_HELP: &str = "\
 Examples:
   totp-enroll                          enroll yourself, answering questions
   totp-enroll -t -d -W -r 3 -R 30      the same, with every answer given
-  totp-enroll --new-scratch-codes      replace your scratch codes, keep the secret
+  totp-enroll --new-scratch-codes      new scratch codes, same secret
   sudo totp-enroll --user alice -t -d -W -u -C --json
-                                       enroll alice from a script; JSON on stdout
+                                       enroll alice from a script
 
 Exit status:
   0  enrolled (or new scratch codes saved)
   1  a file or system error; nothing was changed
   2  bad options, or a question to ask with no terminal to ask on
-  3  an enrollment already exists (use --force), or none exists for --new-scratch-codes
+  3  already enrolled (see --force), or not enrolled (--new-scratch-codes)
   4  only root may enroll another user
-  5  the app's code was not confirmed (wrong code or input ended); nothing was saved";
+  5  the app's code was not confirmed; nothing was saved";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -51,7 +50,9 @@ Exit status:
     max_term_width = 100
 )]
 pub struct Args {
-    /// Time-based codes (TOTP), the kind every authenticator app shows [asked if neither -t nor -c]
+    /// Time-based codes (TOTP), what apps show [asked]
+    ///
+    /// Asked when neither -t nor -c is given. -d, -D and -S imply -t.
     #[arg(
         short = 't',
         long,
@@ -60,11 +61,14 @@ pub struct Args {
     )]
     pub time_based: bool,
 
-    /// Counter-based codes (HOTP): a new code each time you press the app's button
+    /// Counter-based codes (HOTP), one per button press
     #[arg(short = 'c', long, help_heading = "Codes")]
     pub counter_based: bool,
 
-    /// Refuse a time-based code that was already used (at most one login per step) [asked]
+    /// Refuse a code that was already used [asked]
+    ///
+    /// Then one login per 30 seconds (or --step-size) at most, but a code
+    /// someone sees you type is of no use to them.
     #[arg(
         short = 'd',
         long,
@@ -73,7 +77,7 @@ pub struct Args {
     )]
     pub disallow_reuse: bool,
 
-    /// Accept a time-based code more than once within its step
+    /// Accept a code more than once within its 30 seconds
     #[arg(
         short = 'D',
         long,
@@ -82,7 +86,10 @@ pub struct Args {
     )]
     pub allow_reuse: bool,
 
-    /// Accept codes from N steps around now (time-based) or the next N codes (counter-based), 1-21 [asked]
+    /// Accept N codes around now, or the next N (1-21) [asked]
+    ///
+    /// Time-based: N steps centred on now (3 = one step either side; 17 = up
+    /// to 4 minutes of clock difference). Counter-based: the next N codes.
     #[arg(
         short = 'w',
         long,
@@ -93,11 +100,13 @@ pub struct Args {
     )]
     pub window_size: Option<u32>,
 
-    /// The smallest window: 3 steps (one either side of now) time-based, 1 code counter-based
+    /// The smallest window: 3 time-based, 1 counter-based
     #[arg(short = 'W', long, help_heading = "Codes")]
     pub minimal_window: bool,
 
-    /// At most N login attempts every --rate-time seconds, 1-10 [asked if neither -r nor -u]
+    /// At most N logins (1-10) per --rate-time [asked]
+    ///
+    /// Asked when neither -r/-R nor -u is given; -r and -R go together.
     #[arg(
         short = 'r',
         long,
@@ -108,7 +117,7 @@ pub struct Args {
     )]
     pub rate_limit: Option<u32>,
 
-    /// The period of --rate-limit in seconds, 15-600
+    /// The period of --rate-limit, in seconds (15-600)
     #[arg(
         short = 'R',
         long,
@@ -128,7 +137,9 @@ pub struct Args {
     )]
     pub no_rate_limit: bool,
 
-    /// Seconds per time-based code, 1-60 [default: 30]; most apps only do 30
+    /// Seconds per code (1-60) [default: 30]
+    ///
+    /// Written to the file and the URI (period=). Many apps only do 30.
     #[arg(
         short = 'S',
         long,
@@ -139,7 +150,7 @@ pub struct Args {
     )]
     pub step_size: Option<u32>,
 
-    /// Number of emergency scratch codes, 0-10 [default: 5]
+    /// Emergency scratch codes (0-10) [default: 5]
     #[arg(
         short = 'e',
         long,
@@ -149,7 +160,10 @@ pub struct Args {
     )]
     pub emergency_codes: Option<u8>,
 
-    /// The secret file [default: ~/.google_authenticator of the user]; ~, ${HOME} and ${USER} are expanded as pam_totp's secret= option does
+    /// The secret file [default: ~/.google_authenticator]
+    ///
+    /// `~`, `${HOME}` and `${USER}` mean the enrolled user's, as in pam_totp's
+    /// secret= option; a relative path is taken from the current directory.
     #[arg(
         short = 's',
         long,
@@ -158,15 +172,24 @@ pub struct Args {
     )]
     pub secret: Option<String>,
 
-    /// Enroll this user instead of yourself (root only); the file is theirs, mode 0600
+    /// Enroll this user instead of yourself (root only)
+    ///
+    /// The file is written as that user: owned by them, mode 0600, in their
+    /// home unless --secret says otherwise.
     #[arg(long, value_name = "NAME", help_heading = "Where and for whom")]
     pub user: Option<String>,
 
-    /// Replace an existing enrollment (atomically: a failure leaves the old file as it was)
+    /// Replace an existing enrollment
+    ///
+    /// Atomically: the old file stays as it was until the new one is complete,
+    /// and a failed write leaves it in place.
     #[arg(short = 'f', long, help_heading = "Where and for whom")]
     pub force: bool,
 
-    /// Give the enrolled account new scratch codes (-e of them); the secret and options stay
+    /// New scratch codes (-e of them); the secret stays
+    ///
+    /// The old scratch codes stop working; the secret and options are kept,
+    /// so the app needs no change.
     #[arg(
         long,
         help_heading = "Where and for whom",
@@ -187,7 +210,7 @@ pub struct Args {
     )]
     pub label: Option<String>,
 
-    /// The issuer the app shows, before the account name [default: HOSTNAME]
+    /// The issuer the app shows [default: HOSTNAME]
     #[arg(
         short = 'i',
         long,
@@ -196,7 +219,11 @@ pub struct Args {
     )]
     pub issuer: Option<String>,
 
-    /// QR code in the terminal: utf8 (half blocks), ansi (colour cells) or none [default: utf8]
+    /// Terminal QR code: utf8, ansi or none [default: utf8]
+    ///
+    /// utf8 draws half blocks; ansi draws colour cells, for fonts without the
+    /// block characters. google-authenticator's names (ANSI_INVERSE, UTF8_GREY,
+    /// ...) are accepted; the colours are always set explicitly.
     #[arg(
         short = 'Q',
         long,
@@ -206,15 +233,19 @@ pub struct Args {
     )]
     pub qr_mode: Option<TerminalMode>,
 
-    /// Also write the QR code as a PNG image (a new file, mode 0600: it holds the secret)
+    /// Also write the QR code to a new PNG file (mode 0600)
+    ///
+    /// It holds the secret; it is removed again if nothing is saved.
     #[arg(long, value_name = "FILE", help_heading = "What is shown")]
     pub qr_png: Option<PathBuf>,
 
-    /// Also write the QR code as an SVG image (a new file, mode 0600: it holds the secret)
+    /// Also write the QR code to a new SVG file (mode 0600)
+    ///
+    /// It holds the secret; it is removed again if nothing is saved.
     #[arg(long, value_name = "FILE", help_heading = "What is shown")]
     pub qr_svg: Option<PathBuf>,
 
-    /// Show nothing: no QR code, secret or scratch codes, and so no code to confirm
+    /// Show nothing (so there is no code to confirm)
     #[arg(
         short = 'q',
         long,
@@ -223,15 +254,15 @@ pub struct Args {
     )]
     pub quiet: bool,
 
-    /// Save without asking for a code from the app first (for scripts)
+    /// Save without checking a code from the app (for scripts)
     #[arg(short = 'C', long, help_heading = "Scripting")]
     pub no_confirm: bool,
 
-    /// Print only the otpauth:// URI on stdout (no QR code, no confirmation)
+    /// Print only the otpauth:// URI (no QR code, no confirmation)
     #[arg(long, help_heading = "Scripting", conflicts_with = "json")]
     pub uri: bool,
 
-    /// Print a JSON summary on stdout (no QR code, no confirmation)
+    /// Print a JSON summary (no QR code, no confirmation)
     #[arg(long, help_heading = "Scripting")]
     pub json: bool,
 }

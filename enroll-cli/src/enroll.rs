@@ -468,7 +468,13 @@ fn check_target(path: &Path, target: &Account, force: bool) -> Result<(), Failur
                 path.display()
             )));
         }
-        Ok(_) => {}
+        Ok(_) => {
+            // It will be replaced under the store's rules (owner, mode):
+            // find out now whether it can be, not after the code is scanned.
+            store::open_locked(path, &rules(target)).map_err(|e| {
+                Failure::system(format!("the existing enrollment cannot be replaced: {e}"))
+            })?;
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => {
             return Err(Failure::system(format!(

@@ -610,6 +610,16 @@ fn an_existing_enrollment_is_kept_without_force_and_replaced_atomically_with_it(
     run_owned(&with(SCRIPTED, &["-s", &link])).expect_error(3, "already exists");
     run_owned(&with(SCRIPTED, &["-s", &link, "-f"])).expect_error(1, "not a regular file");
     assert_eq!(std::fs::read_to_string(&secret).unwrap(), after);
+    // A file the modules would refuse (loose mode) is not silently replaced.
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    run_owned(&with(SCRIPTED, &["-s", &secret, "-f"])).expect_error(1, "mode 0644");
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), after);
+    // A file written by google-authenticator (mode 0400) is replaced, keeping its mode.
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o400)).unwrap();
+    run_owned(&with(SCRIPTED, &["-s", &secret, "-f"])).expect(0);
+    assert_ne!(std::fs::read_to_string(&secret).unwrap(), after);
+    let mode = std::fs::metadata(&secret).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o400);
 }
 
 /// Runs with the file size limit at `bytes`: writes past it fail (EFBIG),
@@ -677,6 +687,94 @@ fn a_directory_that_takes_no_new_files_is_refused_before_anything_is_shown() {
 
     let missing = dir.file("missing/secret");
     run_owned(&with(SCRIPTED, &["-s", &missing])).expect_error(1, "does not exist");
+}
+
+/// Runs `sh -c script` with `args` in a private mount namespace, where the
+/// script may mount file systems that vanish with it; `None` (with a note)
+/// where that is not possible (it needs root).
+fn in_mount_namespace(script: &str, args: &[&str]) -> Option<Run> {
+    let possible = running_as_root()
+        && Command::new("unshare")
+            .args(["-m", "true"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !possible {
+        eprintln!("skipped: needs root and unshare(1) for a private mount namespace");
+        return None;
+    }
+    let mut all = vec!["-m", "sh", "-c", script, "sh"];
+    all.extend(args);
+    let child = Command::new("unshare")
+        .args(&all)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    Some(finish(child, to_strings(&all)))
+}
+
+#[test]
+fn a_read_only_file_system_is_refused_and_the_old_file_kept() {
+    let dir = Dir::new();
+    let secret = dir.file("secret");
+    run_owned(&with(SCRIPTED, &["-s", &secret])).expect(0);
+    let before = std::fs::read(&secret).unwrap();
+    let d = dir.path().display().to_string();
+    // The directory, bind-mounted read-only onto itself.
+    let read_only =
+        r#"mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@""#;
+    for (name, force) in [("new", false), ("secret", true)] {
+        let path = dir.file(name);
+        let mut args = vec![d.as_str(), BIN, "-s", &path];
+        args.extend(SCRIPTED);
+        if force {
+            args.push("--force");
+        }
+        let Some(out) = in_mount_namespace(read_only, &args) else {
+            return;
+        };
+        out.expect_error(1, "Read-only file system");
+    }
+    assert_eq!(std::fs::read(&secret).unwrap(), before);
+    assert_eq!(dir.list(), ["secret"]);
+}
+
+#[test]
+fn a_full_file_system_fails_the_write_and_keeps_the_old_file() {
+    let dir = Dir::new();
+    let d = dir.path().display().to_string();
+    // A small tmpfs: enroll, fill it up, then try to replace the enrollment.
+    let script = r#"
+        set -e
+        mount -t tmpfs -o size=64k tmpfs "$1"
+        "$2" -t -D -W -u -C -q -s "$1/secret"
+        before=$(cat "$1/secret")
+        dd if=/dev/zero of="$1/fill" bs=4096 2>/dev/null || true
+        set +e
+        "$2" -t -D -W -u -C --json --force -s "$1/secret"
+        echo "exit=$?"
+        [ "$(cat "$1/secret")" = "$before" ] && echo "old file intact"
+        rm "$1/fill"
+        echo "left: $(ls -A "$1" | tr '\n' ' ')"
+    "#;
+    let Some(out) = in_mount_namespace(script, &[&d, BIN]) else {
+        return;
+    };
+    out.expect(0);
+    assert!(out.stdout.contains("exit=1\n"), "{out}");
+    assert!(out.stdout.contains("old file intact\n"), "{out}");
+    assert!(out.stdout.contains("left: secret \n"), "{out}");
+    assert!(
+        !out.stdout.contains('{'),
+        "no JSON for a failed enrollment\n{out}"
+    );
+    let errors: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(errors.len(), 1, "{out}");
+    assert!(
+        errors[0].starts_with("totp-enroll: ") && errors[0].contains("No space left on device"),
+        "{out}"
+    );
 }
 
 #[test]
