@@ -11,6 +11,8 @@
 
 use std::fmt;
 
+use zeroize::Zeroizing;
+
 use crate::cracklib::{self, Account, CrackReason};
 use crate::dict::WordSet;
 use crate::options::Policy;
@@ -218,10 +220,11 @@ fn run(policy: &Policy, req: &Request<'_>, words: &dyn WordSet, all: bool) -> Ve
     }
     // difok=0 turns off every comparison with the old password but equality.
     let old = if policy.difok == 0 { None } else { old };
-    let new_lower = new.to_lowercase();
-    let old_lower = old.map(str::to_lowercase);
+    // Copies of passwords are wiped when dropped, like pam_pwquality's.
+    let new_lower = Zeroizing::new(new.to_lowercase());
+    let old_lower = old.map(|o| Zeroizing::new(o.to_lowercase()));
     if let Some(o) = &old_lower {
-        if *o == new_lower {
+        if **o == *new_lower {
             fail!(Rejection::CaseChangesOnly);
         } else if too_similar(policy.difok, o, &new_lower) {
             fail!(Rejection::TooSimilar);
@@ -231,7 +234,7 @@ fn run(policy: &Policy, req: &Request<'_>, words: &dyn WordSet, all: bool) -> Ve
         fail!(r);
     }
     if let Some(o) = &old_lower
-        && format!("{o}{o}").contains(&new_lower)
+        && Zeroizing::new(format!("{}{}", o.as_str(), o.as_str())).contains(new_lower.as_str())
     {
         fail!(Rejection::Rotated);
     }
@@ -291,8 +294,8 @@ fn run(policy: &Policy, req: &Request<'_>, words: &dyn WordSet, all: bool) -> Ve
 /// libpwquality's `similar()`: an edit distance below `difok`, unless the new
 /// password is at least twice as long as the old.
 fn too_similar(difok: i64, old: &str, new: &str) -> bool {
-    let old: Vec<char> = old.chars().collect();
-    let new: Vec<char> = new.chars().collect();
+    let old: Zeroizing<Vec<char>> = Zeroizing::new(old.chars().collect());
+    let new: Zeroizing<Vec<char>> = Zeroizing::new(new.chars().collect());
     if new.len() >= old.len() * 2 {
         return false;
     }
@@ -723,5 +726,70 @@ mod tests {
         assert!(levenshtein("kitten", "sitting", 4) && !levenshtein("kitten", "sitting", 3));
         assert!(!levenshtein("", "abc", 3) && levenshtein("", "abc", 4));
         assert!(levenshtein("abc", "abc", 1));
+    }
+
+    /// Random text and random policies: no panic, and the PAM decision is
+    /// always the first of the checker's reasons.
+    #[test]
+    fn random_input_never_panics_and_check_agrees_with_check_all() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let pools: [&[char]; 5] = [
+            &[
+                'a', 'b', 'c', 'x', 'y', 'z', '1', '2', '3', '0', '4', '5', '$', '#', ' ', '!', '.',
+            ],
+            &['A', 'B', 'Z', 'é', 'Ü', 'ß', 'İ', 'ﬃ', 'Σ', 'ς', 'П', 'ж'],
+            &[
+                '\u{0}',
+                '\u{1}',
+                '\u{7f}',
+                '\u{200b}',
+                '\u{feff}',
+                '\u{10ffff}',
+                '\t',
+                '\n',
+            ],
+            &['字', '٣', '½', 'Ⅻ', '🙂', '\u{301}', '\u{fffd}'],
+            &['p', 'a', 's', 'w', 'o', 'r', 'd', 'q', 'e', 't'],
+        ];
+        let lines = [
+            "retry=3 minlen=10 difok=3 ucredit=-1 lcredit=-2 dcredit=-1 ocredit=-1",
+            "minlen=6 dcredit=2 ucredit=1 lcredit=1 ocredit=3 minclass=3 maxrepeat=2 maxsequence=3 maxclassrepeat=2",
+            "minlen=8 usersubstr=4 gecoscheck=1 badwords=acme minscore=2",
+            "difok=0 dictcheck=0 usercheck=0",
+        ];
+        let w = words();
+        for round in 0..3000 {
+            let mut text = |max: u64| -> String {
+                let len = next() % max;
+                (0..len)
+                    .map(|_| {
+                        let pool = pools[(next() % pools.len() as u64) as usize];
+                        pool[(next() % pool.len() as u64) as usize]
+                    })
+                    .collect()
+            };
+            let new = text(24);
+            let old = text(24);
+            let user = text(10);
+            let gecos = text(20);
+            let p = Policy::default()
+                .apply_args(lines[round % lines.len()].split(' '))
+                .unwrap();
+            let req = Request {
+                new: &new,
+                old: (round % 3 != 0).then_some(old.as_str()),
+                user: &user,
+                gecos: Gecos::Known(&gecos),
+            };
+            let first = check(&p, &req, &w).err();
+            let all = check_all(&p, &req, &w);
+            assert_eq!(first.as_ref(), all.first(), "{req:?}");
+        }
     }
 }

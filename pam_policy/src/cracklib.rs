@@ -12,6 +12,8 @@
 
 use std::fmt;
 
+use zeroize::Zeroizing;
+
 use crate::dict::WordSet;
 
 /// cracklib's hard minimum, before any policy.
@@ -74,7 +76,8 @@ pub fn fascist_check(
     account: Account<'_>,
     words: &dyn WordSet,
 ) -> Option<CrackReason> {
-    let raw: Vec<char> = password.chars().take(TRUNCATE).collect();
+    // Copies of the password are wiped when dropped, like pam_pwquality's.
+    let raw: Zeroizing<Vec<char>> = Zeroizing::new(password.chars().take(TRUNCATE).collect());
     if raw.len() < 4 {
         return Some(CrackReason::WayTooShort);
     }
@@ -84,15 +87,20 @@ pub fn fascist_check(
     let mut distinct = raw.clone();
     distinct.sort_unstable();
     distinct.dedup();
-    if distinct.len() < MIN_DIFFERENT {
+    let distinct_count = distinct.len();
+    drop(distinct);
+    if distinct_count < MIN_DIFFERENT {
         return Some(CrackReason::NotEnoughDifferent);
     }
-    let lowered: String = raw.iter().flat_map(|c| c.to_lowercase()).collect();
-    let pw: Vec<char> = lowered
-        .trim_end_matches(is_c_space)
-        .trim_start_matches(is_c_space)
-        .chars()
-        .collect();
+    let lowered: Zeroizing<String> =
+        Zeroizing::new(raw.iter().flat_map(|c| c.to_lowercase()).collect());
+    let pw: Zeroizing<Vec<char>> = Zeroizing::new(
+        lowered
+            .trim_end_matches(is_c_space)
+            .trim_start_matches(is_c_space)
+            .chars()
+            .collect(),
+    );
     if pw.is_empty() {
         return Some(CrackReason::AllWhitespace);
     }
@@ -113,24 +121,26 @@ pub fn fascist_check(
     if national_insurance(&pw) {
         return Some(CrackReason::NationalInsurance);
     }
-    let forward = destructed(&pw);
+    let forward = Zeroizing::new(destructed(&pw));
     if let Some(r) = gecos_check(&pw, &forward, account) {
         return Some(r);
     }
-    if forward
-        .iter()
-        .any(|c| words.contains(&c.iter().collect::<String>()))
-    {
+    if forward.iter().any(|c| found(words, c)) {
         return Some(CrackReason::DictionaryWord);
     }
-    let reversed: Vec<char> = pw.iter().rev().copied().collect();
-    if destructed(&reversed)
+    let reversed: Zeroizing<Vec<char>> = Zeroizing::new(pw.iter().rev().copied().collect());
+    if Zeroizing::new(destructed(&reversed))
         .iter()
-        .any(|c| words.contains(&c.iter().collect::<String>()))
+        .any(|c| found(words, c))
     {
         return Some(CrackReason::ReversedDictionaryWord);
     }
     None
+}
+
+fn found(words: &dyn WordSet, candidate: &[char]) -> bool {
+    let word: Zeroizing<String> = Zeroizing::new(candidate.iter().collect());
+    words.contains(&word)
 }
 
 /// C's `isspace` in the C locale.
@@ -242,7 +252,7 @@ fn derived_from(raw: &[char], pw: &[char], candidates: &[Vec<char>]) -> bool {
         if strn_eq(mp, raw, n) {
             return true;
         }
-        let rev: Vec<char> = mp.iter().rev().copied().collect();
+        let rev: Zeroizing<Vec<char>> = Zeroizing::new(mp.iter().rev().copied().collect());
         if strn_eq(&rev, raw, n) {
             return true;
         }
