@@ -671,6 +671,7 @@ fn a_failed_write_leaves_the_old_enrollment_and_no_new_file() {
 #[test]
 fn a_directory_that_takes_no_new_files_is_refused_before_anything_is_shown() {
     let dir = Dir::new();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let locked = dir.path().join("locked");
     std::fs::create_dir(&locked).unwrap();
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
@@ -850,16 +851,28 @@ fn without_a_terminal_open_questions_fail_at_once_instead_of_waiting() {
 fn only_root_enrolls_someone_else() {
     let dir = Dir::new();
     let secret = dir.file("secret");
-    let mut cmd = command(&[
+    let args = [
         "--user", "root", "-s", &secret, "-t", "-D", "-W", "-u", "-C",
-    ]);
-    if running_as_root() {
-        cmd.uid(65534).gid(65534);
+    ];
+    let out = if running_as_root() {
+        // Run as nobody: from a copy of the program nobody can reach, in a
+        // directory nobody may write, so the refusal is the only thing in the way.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    }
-    let out = finish(cmd.spawn().unwrap(), to_strings(&["--user", "root"]));
+        let copy = dir.path().join("totp-enroll");
+        std::fs::copy(BIN, &copy).unwrap();
+        let mut cmd = Command::new(&copy);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .uid(65534)
+            .gid(65534);
+        finish(cmd.spawn().unwrap(), to_strings(&args))
+    } else {
+        run(&args)
+    };
     out.expect_error(4, "only root");
-    assert!(dir.list().is_empty());
+    assert!(!Path::new(&secret).exists());
 }
 
 #[test]
