@@ -1,0 +1,85 @@
+#!/bin/sh
+# Guest provisioning ("setup"), as root inside the VM: installs the test
+# dependencies and the project's .deb, then configures sshd and /etc/pam.d the way
+# an admin following a hardening guide would:
+#   - sshd: UsePAM yes, KbdInteractiveAuthentication yes,
+#     AuthenticationMethods publickey,keyboard-interactive (the `vagrant` user is
+#     exempt, so Vagrant keeps its key-only access);
+#   - /etc/pam.d/sshd: `auth required pam_totp.so` instead of `@include common-auth`;
+#   - /etc/pam.d/common-password: pam_policy.so in pam_pwquality's place, before
+#     pam_unix.so with use_authtok.
+# Safe to run again.
+set -eu
+
+src=/vagrant
+debdir=$src/vagrant/dist
+say() { echo "setup: $*"; }
+export DEBIAN_FRONTEND=noninteractive
+
+# --- test dependencies (already in the locally built box) ---------------------
+missing=""
+for p in $(grep -v '^[[:space:]]*#' "$src/vagrant/guest-packages"); do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    say "installing$missing"
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# --- the project's package, built on the host ---------------------------------
+set -- "$debdir"/*.deb
+[ -f "$1" ] || { echo "setup: no .deb in $debdir: run vagrant/build-deb.sh on the host" >&2; exit 1; }
+say "installing $*"
+if ! dpkg -i "$@"; then
+    say "resolving the package's dependencies"
+    apt-get update -qq
+    apt-get install -y -qq -f --no-install-recommends
+fi
+for f in /lib/x86_64-linux-gnu/security/pam_totp.so /lib/x86_64-linux-gnu/security/pam_policy.so; do
+    [ -f "$f" ] || { echo "setup: the package did not install $f" >&2; exit 1; }
+done
+command -v totp-enroll >/dev/null || { echo "setup: the package did not install totp-enroll" >&2; exit 1; }
+
+# --- sshd ----------------------------------------------------------------------
+# The drop-in is read first (Include at the top of sshd_config), so its values win.
+cat > /etc/ssh/sshd_config.d/50-pam-hardening.conf <<'EOF'
+UsePAM yes
+KbdInteractiveAuthentication yes
+AuthenticationMethods publickey,keyboard-interactive
+EOF
+# A Match block must come last: appended to the main file, once.
+if ! grep -q '^# pam-hardening e2e: vagrant keeps key-only access' /etc/ssh/sshd_config; then
+    cat >> /etc/ssh/sshd_config <<'EOF'
+
+# pam-hardening e2e: vagrant keeps key-only access
+Match User vagrant
+    AuthenticationMethods publickey
+EOF
+fi
+sshd -t
+systemctl reload ssh
+say "sshd: $(sshd -T -C user=nobody,host=localhost,addr=127.0.0.1 | grep -E '^(usepam|kbdinteractiveauthentication|authenticationmethods) ' | tr '\n' ' ')"
+
+# --- /etc/pam.d/sshd -------------------------------------------------------------
+if grep -q '^@include common-auth' /etc/pam.d/sshd; then
+    sed -i 's/^@include common-auth$/auth required pam_totp.so/' /etc/pam.d/sshd
+fi
+grep -q '^auth[[:space:]].*pam_totp\.so' /etc/pam.d/sshd || { echo "setup: pam_totp is not in /etc/pam.d/sshd" >&2; exit 1; }
+say "/etc/pam.d/sshd auth: $(grep -E '^(auth|@include)' /etc/pam.d/sshd | tr '\n' ';')"
+
+# --- /etc/pam.d/common-password ------------------------------------------------
+cp=/etc/pam.d/common-password
+if grep -q 'pam_policy\.so' $cp; then
+    sed -i '/pam_pwquality\.so/d' $cp
+elif grep -q 'pam_pwquality\.so' $cp; then
+    sed -i 's/pam_pwquality\.so/pam_policy.so/' $cp
+else
+    sed -i '0,/^password.*pam_unix\.so/s//password\trequisite\t\t\tpam_policy.so retry=3\n&/' $cp
+fi
+if ! grep -E '^password.*pam_unix\.so' $cp | grep -q use_authtok; then
+    sed -i '/^password.*pam_unix\.so/s/$/ use_authtok/' $cp
+fi
+say "common-password: $(grep -E '^password' $cp | tr -s '\t ' ' ' | tr '\n' ';')"
+say "done"
