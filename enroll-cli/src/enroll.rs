@@ -79,6 +79,118 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             None
         };
     let confirm = output == Output::Human && !args.no_confirm;
+    let open = open_questions(args, time_based, confirm);
+    if !open.is_empty() && !terminal::interactive() {
+        return Err(Failure::usage(format!(
+            "standard input is not a terminal, so nothing can be asked; give {}",
+            open.join(", ")
+        )));
+    }
+
+    // Look before asking anything: no point scanning a code that cannot be saved.
+    check_target(&path, &target, args.force)?;
+
+    let mut term = Terminal;
+    let settings = ask_settings(args, time_based, &mut term)?;
+
+    let mut rng = OsRandom;
+    let key = token::new_key(&mut rng).map_err(Failure::system)?;
+    let scratch = token::scratch_codes(
+        &mut rng,
+        usize::from(args.emergency_codes.unwrap_or(DEFAULT_SCRATCH_CODES)),
+    )
+    .map_err(Failure::system)?;
+    let uri = token::uri(&key, &issuer, &account, settings.kind);
+    let matrix = Matrix::encode(&uri).map_err(Failure::system)?;
+
+    let mut images = Images::default();
+    if let Some(png) = &args.qr_png {
+        images.write(png, &matrix.to_png(PNG_SCALE))?;
+    }
+    if let Some(svg) = &args.qr_svg {
+        images.write(svg, matrix.to_svg().as_bytes())?;
+    }
+    if output == Output::Human {
+        let mode = args.qr_mode.unwrap_or(TerminalMode::Utf8);
+        print(&for_a_person(
+            &matrix,
+            mode,
+            &issuer,
+            &account,
+            &key,
+            settings.kind,
+            &uri,
+        ))?;
+    }
+    let confirmed = if confirm {
+        let label = format!("{issuer} ({account})");
+        Some(confirm_code(
+            &mut term,
+            &key,
+            settings.kind,
+            settings.window,
+            &label,
+        )?)
+    } else {
+        None
+    };
+
+    let file = secret_file(&key, &settings, confirmed, &scratch);
+    let replaced = write_secret(&path, &target, file.as_bytes(), args.force)?;
+    images.keep();
+
+    match output {
+        Output::Quiet => Ok(()),
+        Output::Uri => print(&format!("{}\n", uri.as_str())),
+        Output::Human => {
+            let mut text = Zeroizing::new(format!(
+                "Saved {}{}.\n",
+                path.display(),
+                if replaced {
+                    ", replacing the previous enrollment"
+                } else {
+                    ""
+                }
+            ));
+            text.push_str(&scratch_text(&scratch));
+            print(&text)
+        }
+        Output::Json => {
+            let mut summary = serde_json::json!({
+                "user": target.name,
+                "uid": target.uid,
+                "path": path.to_string_lossy(),
+                "replaced": replaced,
+                "issuer": issuer,
+                "account": account,
+                "secret": key.to_base32().as_str(),
+                "uri": uri.as_str(),
+                "algorithm": "SHA1",
+                "digits": token::DIGITS,
+                "window_size": settings.window,
+                "disallow_reuse": settings.disallow_reuse,
+                "rate_limit": settings.rate_limit
+                    .map(|(n, m)| serde_json::json!({"attempts": n, "seconds": m})),
+                "scratch_codes": scratch.iter().map(|c| format!("{c:08}")).collect::<Vec<_>>(),
+            });
+            match settings.kind {
+                Kind::Totp { period } => {
+                    summary["type"] = "totp".into();
+                    summary["period"] = period.into();
+                }
+                Kind::Hotp { counter } => {
+                    summary["type"] = "hotp".into();
+                    summary["counter"] = counter.into();
+                }
+            }
+            print(&format!("{summary}\n"))
+        }
+    }
+}
+
+/// The flags that would answer the questions still open (for the error
+/// when there is no terminal to ask them on).
+fn open_questions(args: &Args, time_based: Option<bool>, confirm: bool) -> Vec<&'static str> {
     let mut open = Vec::new();
     if time_based.is_none() {
         open.push("--time-based or --counter-based");
@@ -95,17 +207,15 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     if confirm {
         open.push("--no-confirm");
     }
-    if !open.is_empty() && !terminal::interactive() {
-        return Err(Failure::usage(format!(
-            "standard input is not a terminal, so nothing can be asked; give {}",
-            open.join(", ")
-        )));
-    }
+    open
+}
 
-    // Look before asking anything: no point scanning a code that cannot be saved.
-    check_target(&path, &target, args.force)?;
-
-    let mut term = Terminal;
+/// The enrollment's options: from the flags, else asked (Enter = yes).
+fn ask_settings(
+    args: &Args,
+    time_based: Option<bool>,
+    term: &mut Terminal,
+) -> Result<Settings, Failure> {
     let time_based = match time_based {
         Some(t) => t,
         None => term.yes("Make the codes time-based (what authenticator apps use)?")?,
@@ -132,140 +242,65 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         (None, true, true) => 3,
         (None, true, false) => 1,
         (None, false, true) => {
-            if term.yes(&format!(
+            let narrow = term.yes(&format!(
                 "Accept codes up to {step} seconds early or late? Answer n if this machine's \
-                 clock or your phone's may be off by more (codes up to {} seconds off are then accepted).",
+                 clock or your phone's may be off by more (codes up to {} seconds off are then \
+                 accepted).",
                 8 * step
-            ))? {
-                3
-            } else {
-                17
-            }
+            ))?;
+            if narrow { 3 } else { 17 }
         }
         (None, false, false) => {
-            if term.yes(
+            let narrow = term.yes(
                 "Accept only the next 3 codes of the app? Answer n to accept the next 17 \
                  (if the app's button may be pressed without logging in).",
-            )? {
-                3
-            } else {
-                17
-            }
+            )?;
+            if narrow { 3 } else { 17 }
         }
     };
     let rate_limit = match (args.rate_limit, args.rate_time) {
         (Some(n), Some(m)) => Some((n, m)),
         _ if args.no_rate_limit => None,
-        _ => {
-            if term.yes(
+        _ => term
+            .yes(
                 "Allow at most 3 login attempts every 30 seconds? This slows down anyone \
                  guessing codes.",
-            )? {
-                Some((3, 30))
-            } else {
-                None
-            }
-        }
+            )?
+            .then_some((3, 30)),
     };
-    let settings = Settings {
+    Ok(Settings {
         kind,
         disallow_reuse,
         step_given: args.step_size.is_some(),
         window,
         rate_limit,
-    };
+    })
+}
 
-    let mut rng = OsRandom;
-    let key = token::new_key(&mut rng).map_err(Failure::system)?;
-    let scratch = token::scratch_codes(
-        &mut rng,
-        usize::from(args.emergency_codes.unwrap_or(DEFAULT_SCRATCH_CODES)),
-    )
-    .map_err(Failure::system)?;
-    let uri = token::uri(&key, &issuer, &account, kind);
-    let matrix = Matrix::encode(&uri).map_err(Failure::system)?;
-
-    let mut images = Images::default();
-    if let Some(png) = &args.qr_png {
-        images.write(png, &matrix.to_png(PNG_SCALE))?;
-    }
-    if let Some(svg) = &args.qr_svg {
-        images.write(svg, matrix.to_svg().as_bytes())?;
-    }
-
-    if output == Output::Human {
-        let mode = args.qr_mode.unwrap_or(TerminalMode::Utf8);
-        let mut text = Zeroizing::new(matrix.for_terminal(mode));
-        if !text.is_empty() {
-            text.push('\n');
-            text.push_str(
-                "Scan the QR code with your authenticator app, or add the account by hand:\n",
-            );
-        } else {
-            text.push_str("Add this account to your authenticator app:\n");
-        }
-        text.push_str(&format!(
-            "  issuer   {issuer}\n  account  {account}\n  key      {}\n  type     {}\n  URI      {}\n\n",
-            token::grouped(&key).as_str(),
-            describe_kind(kind),
-            uri.as_str()
-        ));
-        print(&text)?;
-    }
-
-    let confirmed = if confirm {
-        Some(confirm_code(
-            &mut term, &key, kind, window, &issuer, &account,
-        )?)
+/// What a person sees: the QR code, then the same account for typing in by hand.
+fn for_a_person(
+    matrix: &Matrix,
+    mode: TerminalMode,
+    issuer: &str,
+    account: &str,
+    key: &Key,
+    kind: Kind,
+    uri: &str,
+) -> Zeroizing<String> {
+    let mut text = Zeroizing::new(matrix.for_terminal(mode));
+    if text.is_empty() {
+        text.push_str("Add this account to your authenticator app:\n");
     } else {
-        None
-    };
-
-    let file = secret_file(&key, &settings, confirmed, &scratch);
-    let replaced = write_secret(&path, &target, file.as_bytes(), args.force)?;
-    images.keep();
-
-    match output {
-        Output::Quiet => Ok(()),
-        Output::Uri => print(&format!("{}\n", uri.as_str())),
-        Output::Json => {
-            let mut summary = serde_json::json!({
-                "user": target.name,
-                "uid": target.uid,
-                "path": path.to_string_lossy(),
-                "replaced": replaced,
-                "type": if time_based { "totp" } else { "hotp" },
-                "issuer": issuer,
-                "account": account,
-                "secret": key.to_base32().as_str(),
-                "uri": uri.as_str(),
-                "algorithm": "SHA1",
-                "digits": token::DIGITS,
-                "window_size": window,
-                "disallow_reuse": disallow_reuse,
-                "rate_limit": rate_limit.map(|(n, m)| serde_json::json!({"attempts": n, "seconds": m})),
-                "scratch_codes": scratch.iter().map(|c| format!("{c:08}")).collect::<Vec<_>>(),
-            });
-            match kind {
-                Kind::Totp { period } => summary["period"] = period.into(),
-                Kind::Hotp { counter } => summary["counter"] = counter.into(),
-            }
-            print(&format!("{summary}\n"))
-        }
-        Output::Human => {
-            let mut text = Zeroizing::new(format!(
-                "Saved {}{}.\n",
-                path.display(),
-                if replaced {
-                    ", replacing the previous enrollment"
-                } else {
-                    ""
-                }
-            ));
-            text.push_str(&scratch_text(&scratch));
-            print(&text)
-        }
+        text.push_str(
+            "\nScan the QR code with your authenticator app, or add the account by hand:\n",
+        );
     }
+    text.push_str(&format!(
+        "  issuer   {issuer}\n  account  {account}\n  key      {}\n  type     {}\n  URI      {uri}\n\n",
+        token::grouped(key).as_str(),
+        describe_kind(kind),
+    ));
+    text
 }
 
 fn describe_kind(kind: Kind) -> String {
@@ -355,8 +390,7 @@ fn confirm_code(
     key: &Key,
     kind: Kind,
     window: u32,
-    issuer: &str,
-    account: &str,
+    label: &str,
 ) -> Result<u64, Failure> {
     let prompt = match kind {
         Kind::Totp { .. } => "Enter the 6-digit code the app shows: ",
@@ -382,7 +416,7 @@ fn confirm_code(
                 }
                 None => term.say(&format!(
                     "That code does not match ({left} {} left). Check that the app shows \
-                     {issuer} ({account}) and that the phone's clock is right.",
+                     {label} and that the phone's clock is right.",
                     tries(left)
                 )),
             },
