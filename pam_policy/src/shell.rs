@@ -256,3 +256,23 @@ fn log(pamh: &PamHandle, priority: Priority, user: Option<&str>, outcome: &str, 
         ),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dict::SortedWords;
+
+    #[test]
+    fn bytes_from_the_conversation_are_decided_deliberately() {
+        let p = Policy::default();
+        let w = SortedWords::from_text("password\n");
+        let d = |b: &[u8]| decide(&p, b, None, "alice", Gecos::None, &w);
+        assert_eq!(d(b""), Err(Rejection::Empty));
+        assert_eq!(d(b"Xk9#m\xffQ2$vL"), Err(Rejection::NotUtf8));
+        assert_eq!(d(b"\xc3\x28abcdefgh"), Err(Rejection::NotUtf8));
+        // Latin-1 "é" where UTF-8 was expected.
+        assert_eq!(d(b"Caf\xe9#2024xyz"), Err(Rejection::NotUtf8));
+        assert_eq!(d("Café#2024xyz".as_bytes()), Ok(()));
+        assert_eq!(d(b"Xk9#m\x01\x02Q2$vL"), Ok(()));
+    }
+}
