@@ -1213,3 +1213,79 @@ fn interactive_counter_based_confirmation_moves_the_counter_past_the_code() {
     assert_eq!(file.get("HOTP_COUNTER"), Some(&b"3"[..]));
     assert_eq!(file.get("WINDOW_SIZE"), Some(&b"3"[..]));
 }
+
+#[test]
+fn secret_paths_expand_like_the_modules_secret_option() {
+    let dir = Dir::new();
+    let user = pam_totp::store::account_by_uid(std::fs::metadata("/proc/self").unwrap().uid())
+        .unwrap()
+        .unwrap()
+        .name;
+    let template = format!("{}/${{USER}}.totp", dir.path().display());
+    let out = run_owned(&with(SCRIPTED, &["-s", &template, "--json"]));
+    out.expect(0);
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(
+        v["path"],
+        dir.file(&format!("{user}.totp")).as_str(),
+        "{out}"
+    );
+    // A relative path is taken from the current directory.
+    let mut cmd = command(&["-t", "-D", "-W", "-u", "-C", "-s", "relative", "--json"]);
+    cmd.current_dir(dir.path());
+    let out = finish(cmd.spawn().unwrap(), to_strings(&["-s", "relative"]));
+    out.expect(0);
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(v["path"], dir.file("relative").as_str(), "{out}");
+}
+
+#[test]
+fn concurrent_enrollments_never_replace_each_other_without_force() {
+    let dir = Dir::new();
+    let secret = dir.file("secret");
+    let runs: Vec<Child> = (0..6)
+        .map(|_| {
+            command(&["-t", "-D", "-W", "-u", "-C", "-s", &secret, "--json"])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<Run> = runs
+        .into_iter()
+        .map(|c| finish(c, to_strings(&["-s", &secret])))
+        .collect();
+    let winners: Vec<&Run> = outs.iter().filter(|o| o.code() == 0).collect();
+    assert_eq!(winners.len(), 1, "exactly one enrollment may win");
+    for o in outs.iter().filter(|o| o.code() != 0) {
+        o.expect_error(3, "already exists");
+    }
+    let v: serde_json::Value = serde_json::from_str(winners[0].stdout.trim()).unwrap();
+    let file = std::fs::read_to_string(&secret).unwrap();
+    assert_eq!(file.lines().next(), v["secret"].as_str());
+
+    // With --force they all succeed, one after another; the file is whole and one of theirs.
+    let runs: Vec<Child> = (0..6)
+        .map(|_| {
+            command(&["-t", "-D", "-W", "-u", "-C", "-s", &secret, "--json", "-f"])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let secrets: Vec<String> = runs
+        .into_iter()
+        .map(|c| {
+            let o = finish(c, to_strings(&["-s", &secret, "-f"]));
+            o.expect(0);
+            let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
+            v["secret"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let file = SecretFile::from_bytes(std::fs::read(&secret).unwrap());
+    let text = String::from_utf8(file.as_bytes().to_vec()).unwrap();
+    assert!(
+        secrets.iter().any(|s| text.starts_with(&format!("{s}\n"))),
+        "{text}"
+    );
+    assert_eq!(file.scratch_codes().len(), 5, "{text}");
+    assert_eq!(dir.list(), ["secret"]);
+}
