@@ -310,6 +310,10 @@ fn distance_below(a: &[char], b: &[char], limit: usize) -> bool {
     if limit == 0 || a.len().abs_diff(b.len()) >= limit {
         return false;
     }
+    // The distance never exceeds the longer length.
+    if limit > a.len().max(b.len()) {
+        return true;
+    }
     let band = limit; // distances >= limit are all the same to us
     let cap = |d: usize| d.min(band);
     let mut prev: Vec<usize> = (0..=b.len()).map(cap).collect();

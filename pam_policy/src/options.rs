@@ -150,9 +150,16 @@ impl Policy {
     pub fn set(&mut self, name: &str, value: Option<&str>, raw: &str) -> Result<(), OptionError> {
         let int = |v: Option<&str>| -> Result<i64, OptionError> {
             let v = v.ok_or_else(|| bad(name, "", "needs a value"))?;
-            v.trim()
+            let n = v
+                .trim()
                 .parse::<i64>()
-                .map_err(|_| bad(name, v, "not an integer"))
+                .map_err(|_| bad(name, v, "not an integer"))?;
+            // libpwquality keeps settings in an int; beyond that, arithmetic
+            // on credits and lengths could overflow.
+            if i32::try_from(n).is_err() {
+                return Err(bad(name, v, "out of range"));
+            }
+            Ok(n)
         };
         let count = |v: Option<&str>| -> Result<i64, OptionError> {
             let n = int(v)?;
@@ -287,6 +294,8 @@ mod tests {
             "minscore=5",
             "maxrepeat=-1",
             "difok=-3",
+            "dcredit=-9223372036854775808",
+            "minlen=99999999999",
             "frobnicate",
         ] {
             let text = parse(&[arg]).unwrap_err().to_string();
