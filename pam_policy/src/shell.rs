@@ -251,16 +251,49 @@ fn log(pamh: &PamHandle, priority: Priority, user: Option<&str>, outcome: &str, 
         pamh,
         priority,
         &format!(
-            "service={service} user={} rhost={rhost} outcome={outcome} reason=\"{reason}\"",
-            user.unwrap_or("")
+            "service={} user={} rhost={} outcome={outcome} reason=\"{}\"",
+            escape(&service, true),
+            escape(user.unwrap_or(""), true),
+            escape(&rhost, true),
+            escape(reason, false)
         ),
     );
+}
+
+/// Keeps a syslog line one line of `key=value` fields whatever a user name,
+/// a host or an option contains: control characters and backslashes become
+/// `\xNN`, and so do quotes and spaces in the unquoted fields. (The quoted
+/// reason keeps its quotes, as pam_totp's lines do.)
+fn escape(text: &str, unquoted: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || c == '\\' || (unquoted && (c.is_whitespace() || c == '"')) {
+            for b in c.to_string().bytes() {
+                out.push_str(&format!("\\x{b:02x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::dict::SortedWords;
+
+    #[test]
+    fn log_fields_cannot_forge_other_fields() {
+        assert_eq!(escape("alice", true), "alice");
+        assert_eq!(escape("a b\"c", true), "a\\x20b\\x22c");
+        assert_eq!(
+            escape("x\noutcome=accepted", true),
+            "x\\x0aoutcome=accepted"
+        );
+        assert_eq!(escape("a b \"q\"\r", false), "a b \"q\"\\x0d");
+        assert_eq!(escape("ß é", false), "ß é");
+    }
 
     #[test]
     fn bytes_from_the_conversation_are_decided_deliberately() {

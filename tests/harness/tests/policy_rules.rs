@@ -483,6 +483,31 @@ fn retries_messages_and_codes() {
 }
 
 #[test]
+fn a_user_name_cannot_forge_syslog_fields() {
+    let svc = service("minlen=10");
+    let out = svc
+        .user("eve outcome=accepted\nfake")
+        .unprivileged()
+        .answer("short")
+        .chauthtok()
+        .run();
+    out.expect("PAM_AUTHTOK_ERR");
+    let lines = out.logged("outcome=rejected");
+    assert_eq!(lines.len(), 1, "{out}");
+    assert!(
+        lines[0]
+            .message
+            .contains("user=eve\\x20outcome=accepted\\x0afake rhost="),
+        "{out}"
+    );
+    assert!(
+        out.logged("outcome=accepted")
+            .iter()
+            .all(|l| l.message.contains("\\x20outcome=accepted"))
+    );
+}
+
+#[test]
 fn the_prelim_pass_asks_nothing() {
     // pam_deny fails the prelim pass, so the update pass never runs: any
     // prompt would have come from our prelim pass.
