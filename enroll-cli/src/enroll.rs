@@ -218,7 +218,10 @@ fn ask_settings(
 ) -> Result<Settings, Failure> {
     let time_based = match time_based {
         Some(t) => t,
-        None => term.yes("Make the codes time-based (what authenticator apps use)?")?,
+        None => term.yes(
+            "Make the codes time-based (what authenticator apps show)?",
+            true,
+        )?,
     };
     let step = args.step_size.unwrap_or(30);
     let kind = if time_based {
@@ -232,41 +235,45 @@ fn ask_settings(
         } else if args.allow_reuse {
             false
         } else {
-            term.yes(&format!(
-                "Refuse a code that was already used? Then you can log in only once every {step} \
-                 seconds, but a code someone sees you type is of no use to them."
-            ))?
+            term.say(&format!(
+                "\nIf a code can be used only once, you can log in only once every {step} seconds,\n\
+                 but a code someone sees you type is of no use to them."
+            ));
+            term.yes("Refuse codes that were already used?", true)?
         };
     let window = match (args.window_size, args.minimal_window, time_based) {
         (Some(w), _, _) => w,
         (None, true, true) => 3,
         (None, true, false) => 1,
         (None, false, true) => {
-            let narrow = term.yes(&format!(
-                "Accept codes up to {step} seconds early or late? Answer n if this machine's \
-                 clock or your phone's may be off by more (codes up to {} seconds off are then \
-                 accepted).",
+            term.say(&format!(
+                "\nCodes up to {step} seconds early or late are accepted. If this machine's clock\n\
+                 or your phone's may be off by more, up to {} seconds can be accepted instead.",
                 8 * step
-            ))?;
-            if narrow { 3 } else { 17 }
+            ));
+            let wide = term.yes(
+                &format!("Accept codes up to {} seconds off?", 8 * step),
+                false,
+            )?;
+            if wide { 17 } else { 3 }
         }
         (None, false, false) => {
-            let narrow = term.yes(
-                "Accept only the next 3 codes of the app? Answer n to accept the next 17 \
-                 (if the app's button may be pressed without logging in).",
-            )?;
-            if narrow { 3 } else { 17 }
+            term.say(
+                "\nThe next 3 codes of the app are accepted. If its button may be pressed\n\
+                 without logging in, the next 17 can be accepted instead.",
+            );
+            let wide = term.yes("Accept the next 17 codes?", false)?;
+            if wide { 17 } else { 3 }
         }
     };
     let rate_limit = match (args.rate_limit, args.rate_time) {
         (Some(n), Some(m)) => Some((n, m)),
         _ if args.no_rate_limit => None,
-        _ => term
-            .yes(
-                "Allow at most 3 login attempts every 30 seconds? This slows down anyone \
-                 guessing codes.",
-            )?
-            .then_some((3, 30)),
+        _ => {
+            term.say("\nA limit on login attempts slows down anyone guessing codes.");
+            term.yes("Allow at most 3 login attempts every 30 seconds?", true)?
+                .then_some((3, 30))
+        }
     };
     Ok(Settings {
         kind,
@@ -415,8 +422,8 @@ fn confirm_code(
                     return Ok(at);
                 }
                 None => term.say(&format!(
-                    "That code does not match ({left} {} left). Check that the app shows \
-                     {label} and that the phone's clock is right.",
+                    "That code does not match ({left} {} left).\n\
+                     Check that the app shows {label} and that the phone's clock is right.",
                     tries(left)
                 )),
             },

@@ -31,17 +31,19 @@ impl Terminal {
         }
     }
 
-    /// Asks a yes/no question; Enter takes the default (yes).
-    pub fn yes(&mut self, question: &str) -> Result<bool, Failure> {
+    /// Asks a yes/no question; Enter takes `default`.
+    pub fn yes(&mut self, question: &str, default: bool) -> Result<bool, Failure> {
+        let choices = if default { "[Y/n]" } else { "[y/N]" };
         loop {
-            let Some(answer) = self.line(&format!("{question} [Y/n] "))? else {
+            let Some(answer) = self.line(&format!("{question} {choices} "))? else {
                 return Err(Failure::new(
                     Exit::NotConfirmed,
                     "input ended before every question was answered; nothing was saved",
                 ));
             };
             match answer.trim().to_ascii_lowercase().as_str() {
-                "" | "y" | "yes" => return Ok(true),
+                "" => return Ok(default),
+                "y" | "yes" => return Ok(true),
                 "n" | "no" => return Ok(false),
                 _ => eprintln!("Please answer y or n."),
             }

@@ -1094,13 +1094,13 @@ fn interactive_enrollment_asks_checks_the_code_then_saves() {
     let dir = Dir::new();
     let secret = dir.file("secret");
     let mut t = Pty::spawn(&["-s", &secret, "-i", "Example", "-l", "carol"]);
-    t.expect("time-based");
+    t.expect("time-based (what authenticator apps show)? [Y/n]");
     t.send("\n"); // Enter: yes
-    t.expect("already used?");
+    t.expect("Refuse codes that were already used? [Y/n]");
     t.send("y\n");
-    t.expect("early or late?");
-    t.send("n\n"); // wider window
-    t.expect("login attempts");
+    t.expect("Accept codes up to 240 seconds off? [y/N]");
+    t.send("y\n"); // the wider window
+    t.expect("3 login attempts every 30 seconds? [Y/n]");
     t.send("maybe\n");
     t.expect("Please answer y or n.");
     t.send("yes\n");
@@ -1198,8 +1198,8 @@ fn interactive_counter_based_confirmation_moves_the_counter_past_the_code() {
     let dir = Dir::new();
     let secret = dir.file("secret");
     let mut t = Pty::spawn(&["-c", "-u", "-s", &secret]);
-    t.expect("next 3 codes");
-    t.send("y\n");
+    t.expect("Accept the next 17 codes? [y/N]");
+    t.send("\n"); // Enter: no, the next 3
     let shown = t.expect("Press the app's button");
     let uri = uri_in(&shown);
     assert!(uri.contains("&counter=1"), "{uri}");
