@@ -431,6 +431,63 @@ fn dictionary_check() {
     assert_same("minlen=6", "alice", None, &pws, 6);
 }
 
+/// The flow around the check: retries, a retype mismatch, PAM_SILENT, an
+/// expired password, a conversation that fails.
+#[test]
+fn the_flow_around_the_check() {
+    if !pwquality_present() {
+        return;
+    }
+    let ours = Service::new(&stack("{policy}", GUIDE));
+    let theirs = Service::new(&stack("{sys}/pam_pwquality.so", GUIDE));
+    type Script = fn(pam_harness::Scenario<'_>) -> pam_harness::Scenario<'_>;
+    let scripts: &[(&str, Script)] = &[
+        ("three refusals", |s| {
+            s.answer("short")
+                .answer("Password1!")
+                .answer("xk9#mq2$vl")
+                .chauthtok()
+        }),
+        ("mismatch, then good", |s| {
+            s.answer("Xk9#mQ2$vL")
+                .answer("Xk9#mQ2$vX")
+                .answer("Xk9#mQ2$vL")
+                .answer("Xk9#mQ2$vL")
+                .chauthtok()
+        }),
+        ("silent", |s| {
+            s.answer("short")
+                .answer("Xk9#mQ2$vL")
+                .answer("Xk9#mQ2$vL")
+                .step(pam_harness::Op::Chauthtok, pam_harness::flags::SILENT)
+        }),
+        ("expired", |s| {
+            s.answer("short")
+                .answer("Xk9#mQ2$vL")
+                .answer("Xk9#mQ2$vL")
+                .step(
+                    pam_harness::Op::Chauthtok,
+                    pam_harness::flags::CHANGE_EXPIRED_AUTHTOK,
+                )
+        }),
+        ("conversation fails", |s| s.fail_conversation().chauthtok()),
+        ("fails at the retype", |s| {
+            s.answer("Xk9#mQ2$vL").fail_conversation().chauthtok()
+        }),
+        ("empty answer", |s| {
+            s.answer("").answer("").answer("").chauthtok()
+        }),
+    ];
+    for (name, script) in scripts {
+        let a = observe(&script(ours.user("alice").unprivileged()).run());
+        let b = observe(&script(theirs.user("alice").unprivileged()).run());
+        assert_eq!(
+            a, b,
+            "{name}: pam_policy (left) and pam_pwquality (right) differ"
+        );
+    }
+}
+
 /// Where we differ on purpose, each asserted as a difference, so the list
 /// stays true: lengths and classes count Unicode characters, not bytes; and
 /// `maxclassrepeat=1` works (libpwquality 1.4.5 ignores it; later versions
