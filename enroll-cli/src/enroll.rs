@@ -101,7 +101,8 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     )
     .map_err(Failure::system)?;
     let uri = token::uri(&key, &issuer, &account, settings.kind);
-    let matrix = Matrix::encode(&uri).map_err(Failure::system)?;
+    // Only an issuer or account name of thousands of characters does not fit.
+    let matrix = Matrix::encode(&uri).map_err(Failure::usage)?;
 
     let mut images = Images::default();
     if let Some(png) = &args.qr_png {
@@ -472,6 +473,11 @@ fn target_account(user: Option<&str>) -> Result<Account, Failure> {
 /// or with `~`, `${HOME}`, `${USER}` of the target user) or `~/.google_authenticator`.
 fn secret_path(template: Option<&str>, target: &Account) -> Result<PathBuf, Failure> {
     let template = template.unwrap_or(DEFAULT_SECRET);
+    if template.is_empty() || template.ends_with('/') {
+        return Err(Failure::usage(format!(
+            "--secret \"{template}\" does not name a file"
+        )));
+    }
     let absolute =
         if template.starts_with('/') || template.starts_with('~') || template.starts_with("${") {
             template.to_owned()

@@ -58,8 +58,12 @@ impl Matrix {
     /// Encodes `text` at error-correction level M (as google-authenticator
     /// does), in the smallest version that holds it.
     pub fn encode(text: &str) -> Result<Matrix, String> {
-        let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M)
-            .map_err(|e| format!("cannot make a QR code of the URI: {e}"))?;
+        let code =
+            QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M).map_err(|e| {
+                format!(
+                    "the URI does not fit in a QR code ({e}); use a shorter issuer or account name"
+                )
+            })?;
         let width = code.width();
         Ok(Matrix {
             width,

@@ -688,6 +688,17 @@ fn a_directory_that_takes_no_new_files_is_refused_before_anything_is_shown() {
 
     let missing = dir.file("missing/secret");
     run_owned(&with(SCRIPTED, &["-s", &missing])).expect_error(1, "does not exist");
+
+    if running_as_root() {
+        // A directory nobody cannot even look into.
+        let closed = dir.path().join("closed");
+        std::fs::create_dir(&closed).unwrap();
+        std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let secret = closed.join("secret").display().to_string();
+        run_owned(&with(SCRIPTED, &["-s", &secret, "--user", "nobody"]))
+            .expect_error(1, "cannot examine");
+        assert_eq!(std::fs::read_dir(&closed).unwrap().count(), 0);
+    }
 }
 
 /// Runs `sh -c script` with `args` in a private mount namespace, where the
@@ -782,6 +793,7 @@ fn a_full_file_system_fails_the_write_and_keeps_the_old_file() {
 fn bad_options_are_one_line_and_exit_2_and_write_nothing() {
     let dir = Dir::new();
     let secret = dir.file("secret");
+    let long_issuer = "x".repeat(3000);
     for (args, words) in [
         (&["-t", "-c"][..], "cannot be used with"),
         (&["-c", "-d"], "cannot be used with"),
@@ -806,9 +818,17 @@ fn bad_options_are_one_line_and_exit_2_and_write_nothing() {
         (&["-l", "a:b"], "':'"),
         (&["-i", ""], "empty"),
         (&["--user", "no-such-user-here"], "no user named"),
+        (&["-s", ""], "does not name a file"),
+        (&["-s", "/tmp/"], "does not name a file"),
+        (
+            &["-t", "-D", "-W", "-u", "-i", &long_issuer],
+            "does not fit in a QR code",
+        ),
     ] {
         let mut all = to_strings(args);
-        all.extend(to_strings(&["-s", &secret]));
+        if !args.contains(&"-s") {
+            all.extend(to_strings(&["-s", &secret]));
+        }
         // So that the refusal is not about the missing confirmation terminal:
         all.push("-C".to_owned());
         let out = run_owned(&all);
@@ -931,6 +951,12 @@ fn new_scratch_codes_replace_the_old_ones_and_keep_the_secret() {
     run(&["--new-scratch-codes", "-s", &dir.file("junk")])
         .expect_error(1, "not a valid secret file");
     assert_eq!(std::fs::read_to_string(dir.file("junk")).unwrap(), "!!\n");
+    // Nor is one whose scratch codes come after a line the modules stop at.
+    let odd = "JBSWY3DPEHPK3PXP\n\" TOTP_AUTH\nnote to self\n11111111\n";
+    std::fs::write(dir.file("odd"), odd).unwrap();
+    std::fs::set_permissions(dir.file("odd"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    run(&["--new-scratch-codes", "-s", &dir.file("odd")]).expect_error(1, "neither an option nor");
+    assert_eq!(std::fs::read_to_string(dir.file("odd")).unwrap(), odd);
 }
 
 #[test]
