@@ -485,6 +485,56 @@ fn the_flow_around_the_check() {
             a, b,
             "{name}: pam_policy (left) and pam_pwquality (right) differ"
         );
+        assert!(
+            !a.prompts.is_empty() || name.contains("fails"),
+            "{name}: {a:?}"
+        );
+        if pam_harness::running_as_root() {
+            // Root: warned, not refused (unless the password expired).
+            let a = observe(&script(ours.user("alice")).run());
+            let b = observe(&script(theirs.user("alice")).run());
+            assert_eq!(
+                a, b,
+                "{name} as root: pam_policy (left) and pam_pwquality (right) differ"
+            );
+        }
+    }
+    // Options that change the flow rather than the rules.
+    for (extra, user) in [
+        ("use_authtok", "alice"),
+        ("authtok_type=UNIX", "alice"),
+        ("type=UNIX", "alice"),
+        ("enforcing=0", "alice"),
+        ("local_users_only", "no-such-user-7f3a"),
+        ("local_users_only", "root"),
+        ("enforce_for_root", "alice"),
+        ("retry=1", "alice"),
+    ] {
+        let line = format!("{GUIDE} {extra}");
+        let ours = Service::new(&stack("{policy}", &line));
+        let theirs = Service::new(&stack("{sys}/pam_pwquality.so", &line));
+        let run = |svc: &Service, root: bool| {
+            let s = svc.user(user);
+            let s = if root { s } else { s.unprivileged() };
+            let s = s
+                .answer("short")
+                .answer("short")
+                .answer("Xk9#mQ2$vL")
+                .answer("Xk9#mQ2$vL");
+            observe(&s.chauthtok().run())
+        };
+        assert_eq!(
+            run(&ours, false),
+            run(&theirs, false),
+            "`{line}`, user {user}"
+        );
+        if pam_harness::running_as_root() {
+            assert_eq!(
+                run(&ours, true),
+                run(&theirs, true),
+                "`{line}`, user {user}, as root"
+            );
+        }
     }
 }
 
