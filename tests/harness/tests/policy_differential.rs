@@ -539,9 +539,10 @@ fn the_flow_around_the_check() {
 }
 
 /// Where we differ on purpose, each asserted as a difference, so the list
-/// stays true: lengths and classes count Unicode characters, not bytes; and
+/// stays true: lengths and classes count Unicode characters, not bytes;
 /// `maxclassrepeat=1` works (libpwquality 1.4.5 ignores it; later versions
-/// fixed that).
+/// fixed that); a missing dictionary falls back to the built-in list; an
+/// unknown option is an error.
 #[test]
 fn intended_differences() {
     if !pwquality_present() {
@@ -602,4 +603,32 @@ fn intended_differences() {
             }
         }
     }
+    // A missing dictionary: the built-in list here, every password refused there.
+    let diffs = compare(
+        "minlen=6 dictpath=/nonexistent/dict",
+        "alice",
+        None,
+        &["Xk9#mQ2$vL".into()],
+    );
+    let (_, ours, theirs) = diffs.first().expect("a missing dictionary is a difference");
+    assert_eq!(ours.code, "PAM_SUCCESS", "{ours:?}");
+    assert_eq!(
+        theirs.errors,
+        ["BAD PASSWORD: The password fails the dictionary check - error loading dictionary"],
+        "{theirs:?}"
+    );
+    // A misspelt option: refused loudly here, silently ignored there.
+    let diffs = compare(
+        "minlen=10 enforce-for-root",
+        "alice",
+        None,
+        &["Xk9#mQ2$vL".into()],
+    );
+    let (_, ours, theirs) = diffs.first().expect("an unknown option is a difference");
+    assert_eq!(
+        (ours.code.as_str(), ours.prompts.len()),
+        ("PAM_SERVICE_ERR", 0),
+        "{ours:?}"
+    );
+    assert_eq!(theirs.code, "PAM_SUCCESS", "{theirs:?}");
 }
