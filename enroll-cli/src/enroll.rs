@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 
 use crate::cli::Args;
 use crate::failure::{Exit, Failure, describe};
+use crate::interrupt;
 use crate::qr::{Matrix, TerminalMode};
 use crate::terminal::{self, Terminal};
 use crate::token::{self, Kind, OsRandom};
@@ -111,6 +112,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     if let Some(svg) = &args.qr_svg {
         images.write(svg, matrix.to_svg().as_bytes())?;
     }
+    images.guard_against_signals();
     if output == Output::Human {
         let mode = args.qr_mode.unwrap_or(TerminalMode::Utf8);
         print(&for_a_person(
@@ -700,8 +702,16 @@ impl Images {
             })
     }
 
+    /// Removes the files if the process is ended by a signal before [`Images::keep`].
+    fn guard_against_signals(&self) {
+        if !self.paths.is_empty() {
+            interrupt::remove_on_signal(&self.paths);
+        }
+    }
+
     fn keep(&mut self) {
         self.keep = true;
+        interrupt::keep();
     }
 }
 

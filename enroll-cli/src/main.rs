@@ -3,6 +3,7 @@
 mod cli;
 mod enroll;
 mod failure;
+mod interrupt;
 mod qr;
 mod terminal;
 mod token;

@@ -1204,6 +1204,15 @@ fn interactive_wrong_codes_or_end_of_input_save_nothing() {
         dir.list()
     );
 
+    // Ctrl-C at the code prompt: the PNG goes too.
+    let mut t = Pty::spawn(&["-t", "-D", "-W", "-u", "-s", &secret, "--qr-png", &png]);
+    t.expect("code the app shows: ");
+    assert!(Path::new(&png).exists());
+    t.send("\x03");
+    let (code, text) = t.wait();
+    assert_eq!(code, -1, "ended by SIGINT expected\n{text}");
+    assert!(dir.list().is_empty(), "{:?}", dir.list());
+
     // End of input (Ctrl-D) at a question, and at the code prompt.
     let mut t = Pty::spawn(&["-s", &secret]);
     t.expect("time-based");
