@@ -564,7 +564,7 @@ fn write_secret(path: &Path, target: &Account, bytes: &[u8], force: bool) -> Res
     let _as = AsUser::take(target.uid, target.gid).map_err(Failure::system)?;
     match store::create_new(path, bytes) {
         Ok(()) => Ok(false),
-        Err(e) if e.errno().map(|n| n as i32) == Some(libc::EEXIST) => {
+        Err(e) if e.already_exists() => {
             if !force {
                 return Err(Failure::new(
                     Exit::Exists,
@@ -614,25 +614,8 @@ fn new_scratch_codes(args: &Args, target: &Account, path: &Path) -> Result<(), F
                 path.display()
             ))
         })?;
-        let mut file = locked.contents.clone();
-        for code in file.scratch_codes() {
-            file.remove_scratch_code(code);
-        }
-        let mut bytes = Zeroizing::new(file.as_bytes().to_vec());
-        let eol: &[u8] = if bytes.windows(2).any(|w| w == b"\r\n") {
-            b"\r\n"
-        } else {
-            b"\n"
-        };
-        if !bytes.is_empty() && !bytes.ends_with(b"\n") {
-            bytes.extend_from_slice(eol);
-        }
-        for code in codes.iter() {
-            bytes.extend_from_slice(format!("{code:08}").as_bytes());
-            bytes.extend_from_slice(eol);
-        }
-        let updated = SecretFile::from_bytes(bytes.to_vec());
-        if updated.scratch_codes() != codes.as_slice() {
+        let mut updated = locked.contents.clone();
+        if !updated.replace_scratch_codes(&codes) {
             return Err(Failure::system(format!(
                 "cannot add scratch codes to {}: a line that is neither an option nor a \
                  scratch code comes before them",

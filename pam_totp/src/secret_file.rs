@@ -219,6 +219,35 @@ impl SecretFile {
         true
     }
 
+    /// Replaces every scratch code with `codes`, written at the end of the
+    /// file with its line ends. `false` (file unchanged) when a line that is
+    /// neither an option nor a scratch code would hide them: the anchor stops
+    /// looking for codes at such a line.
+    pub fn replace_scratch_codes(&mut self, codes: &[u32]) -> bool {
+        let mut next = self.clone();
+        for code in next.scratch_codes() {
+            next.remove_scratch_code(code);
+        }
+        let eol: &[u8] = if next.bytes.windows(2).any(|w| w == b"\r\n") {
+            b"\r\n"
+        } else {
+            b"\n"
+        };
+        if !next.bytes.is_empty() && !next.bytes.ends_with(b"\n") {
+            next.bytes.extend_from_slice(eol);
+        }
+        for code in codes {
+            next.bytes
+                .extend_from_slice(format!("{code:08}").as_bytes());
+            next.bytes.extend_from_slice(eol);
+        }
+        if next.scratch_codes() != codes {
+            return false;
+        }
+        *self = next;
+        true
+    }
+
     /// Line 1, the secret in base32 (up to the first LF).
     fn secret_line(&self) -> &[u8] {
         let end = self
@@ -578,6 +607,20 @@ mod tests {
         assert!(!f.remove_scratch_code(11111111));
         assert!(f.remove_scratch_code(22222222));
         assert_eq!(text_of(&f), "S\r\n\" TOTP_AUTH\r\n");
+    }
+
+    #[test]
+    fn scratch_codes_can_be_replaced_without_touching_the_rest() {
+        let mut f = file("S\r\n\" TOTP_AUTH\r\n11111111\r\n22222222\r\n");
+        assert!(f.replace_scratch_codes(&[33333333, 44444444]));
+        assert_eq!(text_of(&f), "S\r\n\" TOTP_AUTH\r\n33333333\r\n44444444\r\n");
+        let mut g = file("S\n11111111\njunk\n");
+        let before = g.clone();
+        assert!(!g.replace_scratch_codes(&[33333333]));
+        assert_eq!(g, before);
+        let mut h = file("S");
+        assert!(h.replace_scratch_codes(&[55555555]));
+        assert_eq!(text_of(&h), "S\n55555555\n");
     }
 
     #[test]

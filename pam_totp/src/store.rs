@@ -80,6 +80,11 @@ impl StoreError {
             _ => None,
         }
     }
+
+    /// Whether `create_new` failed because the file already exists.
+    pub fn already_exists(&self) -> bool {
+        self.errno() == Some(Errno::EEXIST)
+    }
 }
 
 impl fmt::Display for StoreError {
@@ -521,17 +526,56 @@ impl Locked {
 }
 
 /// Creates a new secret file at `path` that must not exist yet, mode 0600,
-/// owned by the current fs identity. Appears whole or not at all.
+/// owned by the current fs identity. Appears whole or not at all, and never
+/// replaces a file (`already_exists()` then).
 pub fn create_new(path: &Path, contents: &[u8]) -> Result<(), StoreError> {
     let (dir_path, name) = split(path)?;
     let dir = open_dir(dir_path, path)?;
-    let fd = openat(
+    let anonymous = openat(
         &dir,
         ".",
         OFlag::O_TMPFILE | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
         Mode::from_bits_truncate(0o600),
-    )
-    .map_err(io("creating a temporary file beside", path))?;
+    );
+    let tmp = temp_name(name);
+    let (fd, named) = match anonymous {
+        Ok(fd) => (fd, false),
+        // File systems without O_TMPFILE: a named temporary file, linked to
+        // the final name (which fails if it exists) and then removed.
+        Err(Errno::EOPNOTSUPP | Errno::EISDIR | Errno::EINVAL) => {
+            let fd = openat(
+                &dir,
+                tmp.as_os_str(),
+                OFlag::O_WRONLY
+                    | OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o600),
+            )
+            .map_err(io("creating a temporary file beside", path))?;
+            (fd, true)
+        }
+        Err(e) => return Err(io("creating a temporary file beside", path)(e)),
+    };
+    let result = fill_and_link_new(&dir, fd, &tmp, named, name, path, contents);
+    if named {
+        let _ = unlinkat(&dir, tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
+    }
+    result?;
+    fsync(&dir).map_err(io("syncing the directory of", path))?;
+    Ok(())
+}
+
+fn fill_and_link_new(
+    dir: &OwnedFd,
+    fd: OwnedFd,
+    tmp: &OsStr,
+    named: bool,
+    name: &OsStr,
+    path: &Path,
+    contents: &[u8],
+) -> Result<(), StoreError> {
     let mut file = File::from(fd);
     file.write_all(contents).map_err(|e| StoreError::Io {
         op: "writing",
@@ -541,18 +585,20 @@ pub fn create_new(path: &Path, contents: &[u8]) -> Result<(), StoreError> {
     fchmod(file.as_fd(), Mode::from_bits_truncate(0o600))
         .map_err(io("setting the mode of", path))?;
     fsync(file.as_fd()).map_err(io("syncing", path))?;
-    let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
     // linkat never replaces: an existing file makes this fail with EEXIST.
-    linkat(
-        AT_FDCWD,
-        proc_path.as_str(),
-        &dir,
-        name,
-        AtFlags::AT_SYMLINK_FOLLOW,
-    )
-    .map_err(io("creating", path))?;
-    fsync(&dir).map_err(io("syncing the directory of", path))?;
-    Ok(())
+    if named {
+        linkat(dir, tmp, dir, name, AtFlags::empty()).map_err(io("creating", path))
+    } else {
+        let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+        linkat(
+            AT_FDCWD,
+            proc_path.as_str(),
+            dir,
+            name,
+            AtFlags::AT_SYMLINK_FOLLOW,
+        )
+        .map_err(io("creating", path))
+    }
 }
 
 #[cfg(test)]
@@ -707,7 +753,7 @@ mod tests {
         let path = dir.path().join("secret");
         create_new(&path, b"A\n").unwrap();
         let err = create_new(&path, b"B\n").unwrap_err();
-        assert_eq!(err.errno(), Some(Errno::EEXIST));
+        assert!(err.already_exists());
         assert_eq!(std::fs::read(&path).unwrap(), b"A\n");
         assert_eq!(listing(dir.path()), ["secret"]);
     }
