@@ -183,7 +183,7 @@ fn measure(module: &str, rounds: u32) -> Option<Measured> {
             "call" => call.extend(numbers),
             "transaction" => transaction.extend(numbers),
             "cold" => cold.extend(numbers),
-            "maxrss_kib" => peak = numbers.last().unwrap_or(0),
+            "maxrss_kib" => peak = numbers.max().unwrap_or(0),
             _ => {}
         }
     }
