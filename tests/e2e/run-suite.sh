@@ -619,7 +619,7 @@ fail2ban_check() {
     mkdir -p "$work/fail2ban/filter.d"
     cp /etc/fail2ban/filter.d/common.conf "$filter" "$work/fail2ban/filter.d/"
     out=$(fail2ban-regex --print-all-matched "$lines" "$work/fail2ban/filter.d/$(basename "$filter")" 2>&1)
-    matched=$(printf '%s\n' "$out" | grep '^|  ')
+    matched=$(printf '%s\n' "$out" | sed -n '/^|- Matched line(s):/,/^`-/p' | grep '^|  ')
     check "fail2ban-regex $(basename "$filter"): matches exactly the $expected failure lines" \
         has_all "$out" "^Lines: [0-9]+ lines, 0 ignored, $expected matched"
     check "fail2ban-regex: no success, accepted or nullok line among the matches" \
