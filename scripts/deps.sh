@@ -3,6 +3,7 @@
 #   deps.sh          what building and installing needs
 #   deps.sh --test   also what the tests need (the reference modules they compare against)
 #   deps.sh --e2e    what the end-to-end suite needs (tests/e2e: sshd, SSH clients, fail2ban)
+#   deps.sh --demo   what scripts/demo.sh needs (sshd, ssh)
 # Runs apt-get only when something is missing; uses sudo when not root.
 set -eu
 
@@ -17,6 +18,10 @@ if [ "${1:-}" = "--e2e" ]; then
     # clients (OpenSSH, paramiko for /usr/bin/python3), passwd/useradd, fail2ban-regex.
     packages="$packages libpam-modules libpam-runtime pamtester libpam-pwquality cracklib-runtime libpam-google-authenticator oathtool"
     packages="$packages openssh-server openssh-client python3-paramiko passwd util-linux fail2ban"
+fi
+if [ "${1:-}" = "--demo" ]; then
+    # scripts/demo.sh: an sshd to log in to, and an SSH client.
+    packages="$packages openssh-server openssh-client passwd"
 fi
 
 missing=""
