@@ -232,6 +232,7 @@ for u in "$user_t" "$user_n" "$user_p"; do add_user "$u"; done
 # ---------------------------------------------------------------- sshd
 # A private sshd: OpenSSH 9.2 takes its PAM service name from the name it was
 # started under, so a symlink named $svc makes it use /etc/pam.d/$svc.
+policy_opts="retry=3 minlen=10 difok=3 ucredit=-1 lcredit=-2 dcredit=-1 ocredit=-1"
 svc="pam-e2e-sshd-$$"
 pam_file="/etc/pam.d/$svc"
 ssh_port=""
@@ -247,6 +248,8 @@ auth     required  pam_totp.so$opt
 auth     required  pam_permit.so
 account  required  pam_unix.so
 session  required  pam_unix.so
+password requisite pam_policy.so $policy_opts
+password required  pam_unix.so use_authtok yescrypt
 EOF
 }
 
@@ -495,7 +498,6 @@ totp_scenarios() { # LABEL with-nullok|strict-only
 }
 
 # ---------------------------------------------------------------- pam_policy
-policy_opts="retry=3 minlen=10 difok=3 ucredit=-1 lcredit=-2 dcredit=-1 ocredit=-1"
 pw_initial='Initial-Pass-42!'
 pw_weak='Tq7#vbn'
 pw_strong='Correct-Horse-7-battery!'
@@ -572,6 +574,33 @@ policy_scenarios() { # LABEL SERVICE-FOR-PAMTESTER PASSWD-STACK-FILE|"" OPTIONS.
     check "$label: pamtester $service chauthtok (as root): strong password accepted" \
         has_all "$out" "successfully"
     check "$label:   /etc/shadow holds the new password" password_is "$user_p" "$pw_strong2"
+}
+
+# An expired password: sshd runs the PAM password stack inside the
+# keyboard-interactive exchange, after the code; pam_policy refuses the weak
+# password and accepts the strong one.
+expired_login() { # USER CODE WEAK-REASON
+    local out
+    out=$(login success "$1" --key "$work/id_ed25519" --answer "$2" --answer "$pw_initial" \
+        --answer "$pw_weak" --answer "$pw_strong" --answer "$pw_strong" --command true) || { echo "$out"; return 1; }
+    has_fixed "$out" "$(printf '%s' "$3")\\nNew password: " >/dev/null || { echo "$out"; echo "(no '$3' before the second prompt)"; return 1; }
+    has_all "$out" 'required to change your password' '"exit": 0'
+}
+policy_at_ssh_login() { # LABEL
+    local label=$1 m reason code
+    set_password "$user_p" "$pw_initial"
+    chage -d 0 "$user_p"
+    check "enroll $user_p too" totp-enroll --user "$user_p" --force -t -D -w 17 -u -e 0 -Q NONE -C
+    reason=$(expected_reasons "$pw_weak" "${@:2}" | head -n1)
+    code=$(code_for "$user_p" 0)
+    m=$(mark_log)
+    check "$label: ssh login with an expired password: code, then pam_policy refuses the weak one, accepts the strong one" \
+        expired_login "$user_p" "$code" "$reason"
+    check "$label:   /etc/shadow holds the new password" password_is "$user_p" "$pw_strong"
+    check "$label:   logged as pam_policy outcome=rejected from 127.0.0.1" \
+        expect_log "$m" pam_policy "$user_p" rejected
+    check "$label:   logged as pam_policy outcome=accepted" expect_log "$m" pam_policy "$user_p" accepted
+    rm -f "$(home_of "$user_p")/.google_authenticator"
 }
 
 # pamtester as root with enforce_for_root, and beside pam_pwquality (the anchor)
@@ -763,6 +792,8 @@ if [ "$mode" = private ]; then
     phase "pamtester and passwd + pam_policy, installed by scripts/setup.sh"
     policy_root_and_anchor "setup.sh"
     # shellcheck disable=SC2086
+    policy_at_ssh_login "setup.sh" $policy_opts
+    # shellcheck disable=SC2086
     policy_scenarios "setup.sh" "$policy_svc" "$policy_stack" $policy_opts
     readme_uninstall
 
@@ -771,6 +802,8 @@ if [ "$mode" = private ]; then
             phase "sshd + pam_totp, installed from the package"
             totp_scenarios "deb" with-nullok
             phase "pamtester and passwd + pam_policy, installed from the package"
+            # shellcheck disable=SC2086
+            policy_at_ssh_login "deb" $policy_opts
             # shellcheck disable=SC2086
             policy_scenarios "deb" "$policy_svc" "$policy_stack" $policy_opts
             phase "remove the package"
@@ -792,6 +825,8 @@ else
     [ -n "$line" ] || fatal "/etc/pam.d/common-password has no pam_policy.so line (see tests/e2e/README.md)"
     opts=$(printf '%s\n' "$line" | sed 's/.*pam_policy\.so//')
     phase "pamtester and passwd + pam_policy through /etc/pam.d/passwd (common-password:$opts)"
+    # shellcheck disable=SC2086
+    policy_at_ssh_login "system" $opts
     # shellcheck disable=SC2086
     policy_scenarios "system" passwd "" $opts
 fi
