@@ -395,7 +395,7 @@ pub struct Packed {
 }
 
 /// Packs sorted, unique words into cracklib's format (what `cracklib-packer`
-/// writes): words longer than 32 bytes are cut, as the packer does.
+/// writes): words longer than 31 bytes are cut, as the packer does.
 pub fn pack<'a>(words: impl IntoIterator<Item = &'a str>) -> Packed {
     let mut pwd = Vec::new();
     let mut offsets: Vec<u32> = Vec::new();
@@ -404,8 +404,9 @@ pub fn pack<'a>(words: impl IntoIterator<Item = &'a str>) -> Packed {
     let mut count: u32 = 0;
     for word in words {
         let mut w = word.as_bytes();
-        if w.len() > MAX_WORD_LEN {
-            w = &w[..MAX_WORD_LEN];
+        // cracklib keeps MAX_WORD_LEN bytes with the terminating NUL.
+        if w.len() > MAX_WORD_LEN - 1 {
+            w = &w[..MAX_WORD_LEN - 1];
         }
         if w.is_empty() || w.contains(&0) || w == previous.as_slice() {
             continue;
@@ -428,6 +429,14 @@ pub fn pack<'a>(words: impl IntoIterator<Item = &'a str>) -> Packed {
         previous = w.to_vec();
         count += 1;
     }
+    // cracklib's packer ends the last block with one NUL per empty slot, and
+    // when the words fill their blocks exactly, adds a block of empty slots:
+    // written the same way, the files are byte for byte the packer's.
+    let filled = count as usize % BLOCK_WORDS;
+    if filled == 0 {
+        offsets.push(u32::try_from(pwd.len()).unwrap_or(u32::MAX));
+    }
+    pwd.resize(pwd.len() + (BLOCK_WORDS - filled), 0);
     let mut pwi = Vec::with_capacity(HEADER_LEN + 4 * offsets.len());
     pwi.extend_from_slice(&MAGIC.to_le_bytes());
     pwi.extend_from_slice(&count.to_le_bytes());

@@ -632,3 +632,60 @@ fn intended_differences() {
     );
     assert_eq!(theirs.code, "PAM_SUCCESS", "{theirs:?}");
 }
+
+/// `pam-policy-check --build-dict` writes what cracklib's own tools write, byte
+/// for byte, so cracklib reads our dictionaries and we read its.
+#[test]
+fn packed_dictionaries_are_cracklibs_format() {
+    if !pwquality_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let source = Path::new("/usr/share/dict/cracklib-small");
+    let mut lists: Vec<(String, Vec<u8>)> = vec![
+        (
+            "exact blocks".into(),
+            (0..32)
+                .map(|i| format!("word{i:03}\n"))
+                .collect::<String>()
+                .into(),
+        ),
+        (
+            "partial block".into(),
+            b"Zebra\nalpha\n# comment\n\nBRAVO\nalpha\nx-ray\n".to_vec(),
+        ),
+    ];
+    if let Ok(bytes) = std::fs::read(source) {
+        lists.push(("cracklib-small".into(), bytes));
+    }
+    for (name, bytes) in lists {
+        let list = dir.path().join(format!("{name}.txt"));
+        std::fs::write(&list, &bytes).expect("write the list");
+        let theirs = dir.path().join(format!("{name}-cracklib"));
+        let ours = dir.path().join(format!("{name}-ours"));
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("/usr/sbin/cracklib-format \"$1\" | /usr/sbin/cracklib-packer \"$2\" >/dev/null")
+            .args([
+                "sh",
+                &list.display().to_string(),
+                &theirs.display().to_string(),
+            ])
+            .status()
+            .expect("run cracklib-packer");
+        assert!(status.success(), "cracklib-packer failed on {name}");
+        let words = pam_policy::dict::SortedWords::from_text(&String::from_utf8_lossy(&bytes));
+        pam_policy::dict::write_packed(&ours, &pam_policy::dict::pack(words.iter()))
+            .expect("write our packed dictionary");
+        for suffix in ["pwd", "pwi", "hwm"] {
+            let a = std::fs::read(format!("{}.{suffix}", ours.display())).expect("ours");
+            let b = std::fs::read(format!("{}.{suffix}", theirs.display())).expect("cracklib's");
+            assert!(
+                a == b,
+                "{name}: .{suffix} differs ({} bytes here, {} from cracklib-packer)",
+                a.len(),
+                b.len()
+            );
+        }
+    }
+}
