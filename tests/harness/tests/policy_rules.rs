@@ -738,8 +738,15 @@ fn pwquality_conf_and_module_arguments() {
     let bad = dir.join("bad.conf");
     write_file(&bad, b"minlen = 12\nminlen 12 13\nmaxrepeat = 3\n");
     write_file(&dir.join("typo.conf"), b"minlen = 12\nmaxrepaet = 3\n");
-    for (file, named) in [
-        (bad.display().to_string(), "bad.conf:2"),
+    let mut cases = vec![(bad.display().to_string(), "bad.conf:2")];
+    if running_as_root() {
+        // Readable by root only: the unprivileged caller cannot read it.
+        let secret = dir.join("secret.conf");
+        write_file(&secret, b"minlen = 12\n");
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        cases.push((secret.display().to_string(), "cannot read"));
+    }
+    for (file, named) in cases.into_iter().chain([
         (
             dir.join("typo.conf").display().to_string(),
             "typo.conf:2: unknown setting \"maxrepaet\"",
@@ -752,7 +759,7 @@ fn pwquality_conf_and_module_arguments() {
             dir.join("pwquality.conf.d").display().to_string(),
             "pwquality.conf.d",
         ),
-    ] {
+    ]) {
         let out = service(&format!("conf={file}"))
             .user("alice")
             .unprivileged()
