@@ -35,7 +35,7 @@ const MAGIC: u32 = 0x7077_5631;
 const BLOCK_WORDS: usize = 16;
 /// Index header: magic, word count, block length (u16), padding (u16).
 const HEADER_LEN: usize = 12;
-/// Longest word the packed format stores (cracklib's MAXWORDLEN).
+/// Bytes a packed word may take with its terminating NUL (cracklib's MAXWORDLEN).
 const MAX_WORD_LEN: usize = 32;
 
 /// Why a dictionary could not be used.

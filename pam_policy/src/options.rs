@@ -101,8 +101,10 @@ impl std::error::Error for OptionError {}
 /// Arguments libpam itself interprets in `pam_get_authtok` (or pam_pwquality
 /// accepts and ignores); they are valid here and change nothing in the policy.
 const PASSED_TO_LIBPAM: &[&str] = &["use_authtok", "use_first_pass", "try_first_pass"];
-/// `conf=` is read before the other arguments (see `config::load`).
-const VALUED_FOR_LIBPAM: &[&str] = &["authtok_type", "difignore", "conf"];
+/// Valued arguments that set nothing in the policy: `authtok_type=` (libpam
+/// reads it), `difignore=` (ignored, as pam_pwquality does) and `conf=` (read
+/// before the other arguments, see `config::load`).
+const VALUED_OUTSIDE_POLICY: &[&str] = &["authtok_type", "difignore", "conf"];
 
 /// The names pwquality.conf may set: libpwquality's settings, and `minscore`.
 pub const CONF_SETTINGS: &[&str] = &[
@@ -211,7 +213,7 @@ impl Policy {
                 self.authtok_type = (!v.is_empty()).then(|| v.to_owned());
             }
             n if PASSED_TO_LIBPAM.contains(&n) && value.is_none() => {}
-            n if VALUED_FOR_LIBPAM.contains(&n) && value.is_some() => {}
+            n if VALUED_OUTSIDE_POLICY.contains(&n) && value.is_some() => {}
             _ => return Err(OptionError::Unknown(raw.to_owned())),
         }
         Ok(())
