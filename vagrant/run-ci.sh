@@ -37,8 +37,8 @@ esac
 [ "$(id -u)" -eq 0 ] || { echo "run-ci.sh: must run as root" >&2; exit 2; }
 
 id=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
-name=pam-e2e-$id
-run=$(mktemp -d "/tmp/$name.XXXX")
+name=pamvm-$id
+run=$(mktemp -d "${TMPDIR:-/tmp}/$name.XXXX")
 chmod 0755 "$run"   # qemu runs as libvirt-qemu and must reach the pool and console log
 log=$run/vagrant.log
 console=$run/console.log
@@ -85,7 +85,6 @@ print_summary() {
     echo "=== [vm] summary (run $name)"
     local line
     for line in "${summary[@]}"; do echo "  $line"; done
-    if [ -n "$current" ]; then printf '  %-34s %8s  FAILED\n' "$current" ""; fi
     printf '  %-34s %7ss  %s\n' "total" "$(elapsed "$run_start")" "$verdict"
 }
 
@@ -93,7 +92,7 @@ print_summary() {
 vg() {
     local status
     set +e
-    vagrant "$@" 2>&1 | stdbuf -oL tr '\r' '\n' | grep --line-buffered -v -e 'Progress:' -e '^[[:space:]]*$' | tee -a "$log"
+    vagrant "$@" 2>&1 | stdbuf -oL tr '\r' '\n' | grep --line-buffered -v -e 'Progress:' -e '^[[:space:]]*$' | sed -u 's/\x1b\[K//g' | tee -a "$log"
     status=${PIPESTATUS[0]}
     set -e
     return "$status"
@@ -145,6 +144,10 @@ cleanup() {
     if [ "$rc" -ne 0 ]; then
         on_failure
     fi
+    if [ -n "$current" ]; then
+        summary+=("$(printf '%-34s %8s  FAILED' "$current" "")")
+        current=""
+    fi
     echo
     echo "=== [vm] cleanup ($(date -u +%T))"
     local t0; t0=$(now)
@@ -167,6 +170,9 @@ cleanup() {
             virsh_q pool-undefine "$name" >/dev/null
         fi
     fi
+    # What libvirt keeps about the run's VM and network after they are gone.
+    rm -rf "/run/libvirt/network/$name" "/run/libvirt/network/$name.pid" \
+        /var/log/libvirt/qemu/"$name"-*.log /run/libvirt/qemu/*-"$name"-*
     if [ -n "$started_libvirtd" ]; then stop_pid "$run/libvirtd.pid"; fi
     if [ -n "$started_virtlogd" ]; then stop_pid "$run/virtlogd.pid"; fi
     if [ -n "$started_libvirtd" ]; then
@@ -190,6 +196,12 @@ on_failure() {
         echo "--- VM serial console ($console, last 120 lines)"
         tail -n 120 "$console" | tr -d '\r'
     fi
+    local qlog
+    for qlog in /var/log/libvirt/qemu/"$name"-*.log; do
+        [ -s "$qlog" ] || continue
+        echo "--- libvirt's QEMU log ($qlog, last 30 lines)"
+        tail -n 30 "$qlog"
+    done
     if [ -n "$vm_created" ]; then
         echo "--- guest journal (last 150 lines)"
         (cd "$here" && timeout 60 vagrant ssh -c 'sudo journalctl -b --no-pager -n 150' 2>&1) || true
@@ -276,7 +288,28 @@ libvirt_daemons() {
         virtlogd -d -p "$run/virtlogd.pid"
         started_virtlogd=1
     fi
-    libvirtd -d -p "$run/libvirtd.pid"
+    if [ -e /dev/kvm ] && ! runuser -u libvirt-qemu -- test -r /dev/kvm -a -w /dev/kvm 2>/dev/null; then
+        # /dev/kvm exists but QEMU's user cannot open it: libvirtd then probes
+        # QEMU's capabilities with KVM (as root), finds KVM unusable for QEMU's
+        # user, discards the result and probes again, for every API call,
+        # without end. Hide /dev/kvm from this libvirtd (a private mount
+        # namespace, an empty root-only file over it): both sides agree there is
+        # no KVM, and the VM runs under software emulation as intended. The
+        # per-VM /dev namespaces are turned off in this libvirtd's qemu.conf
+        # (bound over the real one, in that namespace only), since libvirt
+        # cannot carry the /dev/kvm mount into them.
+        install -m 0600 /dev/null "$run/no-kvm"
+        install -m 0600 /etc/libvirt/qemu.conf "$run/qemu.conf"
+        sed -i '/^[[:space:]]*namespaces[[:space:]]*=/d' "$run/qemu.conf"
+        echo 'namespaces = [ ]' >> "$run/qemu.conf"
+        unshare --mount --propagation private sh -c '
+            mount --bind "$1" /dev/kvm &&
+            mount --bind "$2" /etc/libvirt/qemu.conf &&
+            exec libvirtd -d -p "$3"' sh "$run/no-kvm" "$run/qemu.conf" "$run/libvirtd.pid"
+        echo "/dev/kvm is not usable by libvirt-qemu: hidden from libvirtd"
+    else
+        libvirtd -d -p "$run/libvirtd.pid"
+    fi
     started_libvirtd=1
     for _ in $(seq 100); do
         virsh_q version >/dev/null && break
