@@ -123,6 +123,7 @@ done
 "$py" -c 'import paramiko' 2>/dev/null || missing="$missing python3-paramiko(for $py)"
 [ -z "$missing" ] || fatal "missing:$missing (install them with: scripts/deps.sh --e2e)"
 
+mkdir -p /run/lock
 exec 9>/run/lock/pam-hardening-e2e.lock
 flock -n 9 || fatal "another run of the end-to-end suite holds /run/lock/pam-hardening-e2e.lock"
 
@@ -656,6 +657,21 @@ fail2ban_check() {
     check "fail2ban-regex: failures of both modules among the matches" \
         has_all "$matched" 'pam_totp\(.*outcome=wrong-code' 'pam_totp\(.*outcome=reused' \
         'pam_totp\(.*outcome=not-enrolled' 'pam_policy\(.*outcome=rejected'
+    # The jail example, in a copy of the machine's fail2ban configuration (with
+    # Debian's sshd jail off and the log path pointed at this run's lines).
+    local jail="$repo/monitoring/fail2ban/jail.d/pam-hardening.conf"
+    [ -f "$jail" ] || jail=/usr/share/doc/$package/examples/fail2ban/jail.d/pam-hardening.conf
+    cp -a /etc/fail2ban "$work/fail2ban-conf"
+    rm -f "$work/fail2ban-conf/jail.d/defaults-debian.conf"
+    cp "$filter" "$work/fail2ban-conf/filter.d/"
+    cp "$jail" "$work/fail2ban-conf/jail.d/"
+    printf '[pam-hardening]\nlogpath = %s\n' "$lines" >"$work/fail2ban-conf/jail.d/zz-e2e.local"
+    check "fail2ban-client -t: the jail example with the filter is a valid configuration" \
+        has_all "$(fail2ban-client -c "$work/fail2ban-conf" -t 2>&1)" 'configuration test is successful'
+    check "fail2ban-client -d: the jail bans after 5 failures in 10 minutes for 1 hour" \
+        has_all "$(fail2ban-client -c "$work/fail2ban-conf" -d 2>&1 | grep "'pam-hardening'")" \
+        "'maxretry', 5" "'findtime', '10m'" "'bantime', '1h'" "'addfailregex'"
+
     local hosts users
     hosts=$(fail2ban-regex -o ip "$lines" "$work/fail2ban/filter.d/$(basename "$filter")" 2>&1 | sort -u | tr '\n' ' ')
     users=$(fail2ban-regex -o user "$lines" "$work/fail2ban/filter.d/$(basename "$filter")" 2>&1 | sort -u | tr '\n' ' ')
