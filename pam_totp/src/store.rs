@@ -441,87 +441,101 @@ impl Locked {
     /// temporary name a killed write may have left is removed first: we hold
     /// the lock, so no other write is under way.
     pub fn replace(&self, contents: &[u8]) -> Result<(), StoreError> {
-        let tmp = temp_name(&self.name);
+        let (path, tmp) = (&self.path, temp_name(&self.name));
         let _ = unlinkat(&self.dir, tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
-        let anonymous = openat(
-            &self.dir,
-            ".",
-            OFlag::O_TMPFILE | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(0o600),
-        );
-        let (fd, named) = match anonymous {
-            Ok(fd) => (fd, false),
-            // File systems without O_TMPFILE: a named temporary file instead.
-            Err(Errno::EOPNOTSUPP | Errno::EISDIR | Errno::EINVAL) => {
-                let fd = openat(
-                    &self.dir,
-                    tmp.as_os_str(),
-                    OFlag::O_WRONLY
-                        | OFlag::O_CREAT
-                        | OFlag::O_EXCL
-                        | OFlag::O_NOFOLLOW
-                        | OFlag::O_CLOEXEC,
-                    Mode::from_bits_truncate(0o600),
-                )
-                .map_err(io("creating a temporary file beside", &self.path))?;
-                (fd, true)
+        let result = Draft::start(&self.dir, &tmp, path).and_then(|mut draft| {
+            draft.fill(
+                contents,
+                self.stat.st_mode & 0o7777,
+                Some((self.stat.st_uid, self.stat.st_gid)),
+                path,
+            )?;
+            if !draft.named {
+                draft.link(&self.dir, &tmp, &tmp, path)?;
             }
-            Err(e) => return Err(io("creating a temporary file beside", &self.path)(e)),
-        };
-        let result = self.fill_and_link(fd, &tmp, named, contents);
+            renameat(&self.dir, tmp.as_os_str(), &self.dir, self.name.as_os_str())
+                .map_err(io("replacing", path))
+        });
         if result.is_err() {
             let _ = unlinkat(&self.dir, tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
         }
-        result
+        result?;
+        fsync(&self.dir).map_err(io("syncing the directory of", path))
+    }
+}
+
+/// A new version of a file, being written in its directory: an anonymous
+/// `O_TMPFILE` where the file system has them, else a file under the
+/// temporary name.
+struct Draft {
+    file: File,
+    named: bool,
+}
+
+impl Draft {
+    fn start(dir: &OwnedFd, tmp: &OsStr, path: &Path) -> Result<Draft, StoreError> {
+        let mode = Mode::from_bits_truncate(0o600);
+        let flags = OFlag::O_WRONLY | OFlag::O_CLOEXEC;
+        match openat(dir, ".", flags | OFlag::O_TMPFILE, mode) {
+            Ok(fd) => Ok(Draft {
+                file: File::from(fd),
+                named: false,
+            }),
+            Err(Errno::EOPNOTSUPP | Errno::EISDIR | Errno::EINVAL) => {
+                let named = flags | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW;
+                let fd = openat(dir, tmp, named, mode)
+                    .map_err(io("creating a temporary file beside", path))?;
+                Ok(Draft {
+                    file: File::from(fd),
+                    named: true,
+                })
+            }
+            Err(e) => Err(io("creating a temporary file beside", path)(e)),
+        }
     }
 
-    fn fill_and_link(
-        &self,
-        fd: OwnedFd,
-        tmp: &OsStr,
-        named: bool,
+    /// Writes `contents`, sets `mode` and (when it differs) the owner, and syncs.
+    fn fill(
+        &mut self,
         contents: &[u8],
+        mode: u32,
+        owner: Option<(u32, u32)>,
+        path: &Path,
     ) -> Result<(), StoreError> {
-        let path = &self.path;
-        let mut file = File::from(fd);
-        file.write_all(contents).map_err(|e| StoreError::Io {
+        self.file.write_all(contents).map_err(|e| StoreError::Io {
             op: "writing a new version of",
-            path: path.clone(),
+            path: path.to_path_buf(),
             errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
         })?;
-        fchmod(
-            file.as_fd(),
-            Mode::from_bits_truncate(self.stat.st_mode & 0o7777),
-        )
-        .map_err(io("setting the mode of a new version of", path))?;
-        let (uid, gid) = (self.stat.st_uid, self.stat.st_gid);
-        let new = fstat(file.as_fd()).map_err(io("examining a new version of", path))?;
-        if new.st_uid != uid || new.st_gid != gid {
-            fchown(
-                file.as_fd(),
-                Some(Uid::from_raw(uid)),
-                Some(Gid::from_raw(gid)),
+        let fd = self.file.as_fd();
+        fchmod(fd, Mode::from_bits_truncate(mode))
+            .map_err(io("setting the mode of a new version of", path))?;
+        if let Some((uid, gid)) = owner {
+            let now = fstat(fd).map_err(io("examining a new version of", path))?;
+            if now.st_uid != uid || now.st_gid != gid {
+                fchown(fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
+                    .map_err(io("keeping the owner of", path))?;
+            }
+        }
+        fsync(fd).map_err(io("syncing a new version of", path))
+    }
+
+    /// Gives the draft the name `to` in `dir`; never replaces an existing
+    /// name (EEXIST). A named draft is linked from `tmp`.
+    fn link(&self, dir: &OwnedFd, tmp: &OsStr, to: &OsStr, path: &Path) -> Result<(), StoreError> {
+        let linked = if self.named {
+            linkat(dir, tmp, dir, to, AtFlags::empty())
+        } else {
+            let proc_path = format!("/proc/self/fd/{}", self.file.as_raw_fd());
+            linkat(
+                AT_FDCWD,
+                proc_path.as_str(),
+                dir,
+                to,
+                AtFlags::AT_SYMLINK_FOLLOW,
             )
-            .map_err(io("keeping the owner of", path))?;
-        }
-        fsync(file.as_fd()).map_err(io("syncing a new version of", path))?;
-        if !named {
-            let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
-            let link = |dir: &OwnedFd| {
-                linkat(
-                    AT_FDCWD,
-                    proc_path.as_str(),
-                    dir,
-                    tmp,
-                    AtFlags::AT_SYMLINK_FOLLOW,
-                )
-            };
-            link(&self.dir).map_err(io("linking a new version of", path))?;
-        }
-        renameat(&self.dir, tmp, &self.dir, self.name.as_os_str())
-            .map_err(io("replacing", path))?;
-        fsync(&self.dir).map_err(io("syncing the directory of", path))?;
-        Ok(())
+        };
+        linked.map_err(io("linking a new version of", path))
     }
 }
 
@@ -531,74 +545,16 @@ impl Locked {
 pub fn create_new(path: &Path, contents: &[u8]) -> Result<(), StoreError> {
     let (dir_path, name) = split(path)?;
     let dir = open_dir(dir_path, path)?;
-    let anonymous = openat(
-        &dir,
-        ".",
-        OFlag::O_TMPFILE | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
-        Mode::from_bits_truncate(0o600),
-    );
     let tmp = temp_name(name);
-    let (fd, named) = match anonymous {
-        Ok(fd) => (fd, false),
-        // File systems without O_TMPFILE: a named temporary file, linked to
-        // the final name (which fails if it exists) and then removed.
-        Err(Errno::EOPNOTSUPP | Errno::EISDIR | Errno::EINVAL) => {
-            let fd = openat(
-                &dir,
-                tmp.as_os_str(),
-                OFlag::O_WRONLY
-                    | OFlag::O_CREAT
-                    | OFlag::O_EXCL
-                    | OFlag::O_NOFOLLOW
-                    | OFlag::O_CLOEXEC,
-                Mode::from_bits_truncate(0o600),
-            )
-            .map_err(io("creating a temporary file beside", path))?;
-            (fd, true)
-        }
-        Err(e) => return Err(io("creating a temporary file beside", path)(e)),
-    };
-    let result = fill_and_link_new(&dir, fd, &tmp, named, name, path, contents);
-    if named {
+    let mut draft = Draft::start(&dir, &tmp, path)?;
+    let result = draft
+        .fill(contents, 0o600, None, path)
+        .and_then(|()| draft.link(&dir, &tmp, name, path));
+    if draft.named {
         let _ = unlinkat(&dir, tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
     }
     result?;
-    fsync(&dir).map_err(io("syncing the directory of", path))?;
-    Ok(())
-}
-
-fn fill_and_link_new(
-    dir: &OwnedFd,
-    fd: OwnedFd,
-    tmp: &OsStr,
-    named: bool,
-    name: &OsStr,
-    path: &Path,
-    contents: &[u8],
-) -> Result<(), StoreError> {
-    let mut file = File::from(fd);
-    file.write_all(contents).map_err(|e| StoreError::Io {
-        op: "writing",
-        path: path.to_path_buf(),
-        errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-    })?;
-    fchmod(file.as_fd(), Mode::from_bits_truncate(0o600))
-        .map_err(io("setting the mode of", path))?;
-    fsync(file.as_fd()).map_err(io("syncing", path))?;
-    // linkat never replaces: an existing file makes this fail with EEXIST.
-    if named {
-        linkat(dir, tmp, dir, name, AtFlags::empty()).map_err(io("creating", path))
-    } else {
-        let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
-        linkat(
-            AT_FDCWD,
-            proc_path.as_str(),
-            dir,
-            name,
-            AtFlags::AT_SYMLINK_FOLLOW,
-        )
-        .map_err(io("creating", path))
-    }
+    fsync(&dir).map_err(io("syncing the directory of", path))
 }
 
 #[cfg(test)]

@@ -420,62 +420,40 @@ mod tests {
         assert_eq!(login(&mut f, 123456, 10000 * 30, false), Check::NoMatch);
     }
 
-    #[test]
-    fn default_window_is_one_step_either_side() {
-        // The anchor's checklist: server at 9998/9999/10001/10002/10000 with the code for 10000.
+    /// The code for step 10000 checked with the server at each given step.
+    fn window_case(options: &str, step_seconds: u64, expected: &[(u64, bool)]) {
         let code = code_at(10000);
-        for (server, want) in [
+        for &(server, want) in expected {
+            let mut f = file(options);
+            let got = ok(login(&mut f, code, server * step_seconds, false));
+            assert_eq!(got, want, "{options:?}: server step {server}");
+        }
+    }
+
+    #[test]
+    fn window_checklist_of_the_anchor() {
+        // Default window: one step either side (server 9998/9999/10001/10002/10000).
+        let one_either_side = [
             (9998, false),
             (9999, true),
             (10001, true),
             (10002, false),
             (10000, true),
-        ] {
-            let mut f = file("\" TOTP_AUTH\n");
-            assert_eq!(
-                ok(login(&mut f, code, server * 30, false)),
-                want,
-                "server step {server}"
-            );
-        }
-    }
-
-    #[test]
-    fn step_size_60() {
-        let code = code_at(10000);
-        for (server, want) in [
-            (9998, false),
-            (9999, true),
-            (10001, true),
-            (10002, false),
-            (10000, true),
-        ] {
-            let mut f = file("\" STEP_SIZE 60\n\" TOTP_AUTH\n");
-            assert_eq!(
-                ok(login(&mut f, code, server * 60, false)),
-                want,
-                "server step {server}"
-            );
-        }
-    }
-
-    #[test]
-    fn window_size_6_is_two_back_three_ahead() {
-        let code = code_at(10000);
-        for (server, want) in [
-            (9996, false),
-            (9997, true),
-            (10002, true),
-            (10003, false),
-            (10000, true),
-        ] {
-            let mut f = file("\" WINDOW_SIZE 6\n\" TOTP_AUTH\n");
-            assert_eq!(
-                ok(login(&mut f, code, server * 30, false)),
-                want,
-                "server step {server}"
-            );
-        }
+        ];
+        window_case("\" TOTP_AUTH\n", 30, &one_either_side);
+        window_case("\" STEP_SIZE 60\n\" TOTP_AUTH\n", 60, &one_either_side);
+        // WINDOW_SIZE 6: two steps back, three ahead.
+        window_case(
+            "\" WINDOW_SIZE 6\n\" TOTP_AUTH\n",
+            30,
+            &[
+                (9996, false),
+                (9997, true),
+                (10002, true),
+                (10003, false),
+                (10000, true),
+            ],
+        );
         assert_eq!(window_offsets(1), 0..=0);
         assert_eq!(window_offsets(3), -1..=1);
         assert_eq!(window_offsets(4), -1..=2);

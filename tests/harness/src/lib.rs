@@ -126,6 +126,8 @@ impl Service {
         let text = expand(stack);
         std::fs::write(dir.path().join(name), &text)
             .unwrap_or_else(|e| panic!("cannot write the service file: {e}"));
+        // Readable by a driver that runs as another uid (`as_uid`, `unprivileged`).
+        set_mode(dir.path(), 0o755);
         Self {
             dir,
             name: name.to_owned(),
@@ -292,7 +294,18 @@ impl<'s> Scenario<'s> {
     fn command(&self, syslog: &Path) -> Command {
         let mut cmd = Command::new(driver());
         let json = serde_json::to_string(&self.spec).unwrap_or_default();
-        cmd.arg(json)
+        // The capture file is made here, writable for a driver that drops to another uid.
+        write_file(syslog, b"");
+        set_mode(syslog, 0o666);
+        let arg = if json.len() > 64 * 1024 {
+            let file = syslog.with_extension("spec.json");
+            write_file(&file, json.as_bytes());
+            set_mode(&file, 0o644);
+            format!("@{}", file.display())
+        } else {
+            json
+        };
+        cmd.arg(arg)
             .env("LD_PRELOAD", env!("PAM_HARNESS_SYSLOG_SHIM"))
             .env("PAM_HARNESS_SYSLOG", syslog)
             .stdout(Stdio::piped())
@@ -457,6 +470,7 @@ impl Outcome {
     ) -> Self {
         let lines = std::fs::read_to_string(syslog).unwrap_or_default();
         let _ = std::fs::remove_file(syslog);
+        let _ = std::fs::remove_file(syslog.with_extension("spec.json"));
         let syslog = lines
             .lines()
             .filter_map(|l| {
@@ -584,6 +598,11 @@ impl fmt::Debug for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
     }
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
 }
 
 /// Writes `bytes` to `path` (creating parents); a test helper for fixture files.

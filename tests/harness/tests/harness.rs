@@ -203,3 +203,16 @@ fn race_releases_every_process_together() {
     let lines = std::fs::read_to_string(&barrier).unwrap_or_default();
     assert_eq!(lines.lines().count(), N);
 }
+
+#[test]
+fn answers_larger_than_an_argument_reach_the_module() {
+    // Specs over 64 KiB travel to the driver in a file, not on the command line.
+    let big = "u".repeat(150 * 1024);
+    let svc = Service::new(
+        "auth required {sys}/pam_permit.so
+         auth required {items} record",
+    );
+    let out = svc.scenario(None).answer(&big).authenticate().run();
+    out.expect("PAM_SUCCESS");
+    assert_eq!(out.env("HARNESS_SEEN_USER").map(str::len), Some(big.len()));
+}

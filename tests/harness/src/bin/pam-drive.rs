@@ -3,16 +3,23 @@
 //! so each run has its own process: its own uid, syslog capture, and crash
 //! isolation.
 //!
-//! Usage: `pam-drive '<spec json>'` (see `pam_harness::spec::Spec`).
+//! Usage: `pam-drive '<spec json>'` or `pam-drive @FILE` (see `pam_harness::spec::Spec`).
 
 use std::io::Read;
 use std::time::Instant;
 
 use pam_harness::client::{Transaction, code_name};
-use pam_harness::spec::{Report, Spec};
+use pam_harness::spec::{Answer, Report, Spec};
 
 fn main() {
-    let arg = std::env::args().nth(1).unwrap_or_default();
+    let mut arg = std::env::args().nth(1).unwrap_or_default();
+    // `@FILE`: the spec is in FILE (large answers exceed the argument size limit).
+    if let Some(file) = arg.strip_prefix('@') {
+        arg = std::fs::read_to_string(file).unwrap_or_else(|e| {
+            eprintln!("pam-drive: cannot read {file}: {e}");
+            std::process::exit(2);
+        });
+    }
     let spec: Spec = match serde_json::from_str(&arg) {
         Ok(s) => s,
         Err(e) => {
@@ -41,6 +48,35 @@ fn main() {
     }
 }
 
+/// Starts a transaction with the spec's items and PAM environment set;
+/// `Ok(None)` when `pam_start_confdir` fails (its code is in the report).
+fn start(
+    spec: &Spec,
+    answers: Vec<Answer>,
+    report: &mut Report,
+) -> Result<Option<Transaction>, String> {
+    let mut tx =
+        match Transaction::start(&spec.service, spec.user.as_deref(), &spec.confdir, answers) {
+            Ok(tx) => tx,
+            Err(code) => {
+                report.start = code_name(code);
+                return Ok(None);
+            }
+        };
+    report.start = code_name(0);
+    for (name, value) in &spec.items {
+        tx.set_item(name, value)?;
+    }
+    for (name, value) in &spec.env {
+        tx.putenv(name, value)?;
+    }
+    Ok(Some(tx))
+}
+
+fn elapsed_ns(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
 fn run(spec: &Spec) -> Result<Report, String> {
     if spec.same_handle {
         return run_on_one_handle(spec);
@@ -54,21 +90,9 @@ fn run(spec: &Spec) -> Result<Report, String> {
             .and_then(|r| r.get(round as usize).cloned())
             .unwrap_or_else(|| spec.answers.clone());
         let started = Instant::now();
-        let mut tx =
-            match Transaction::start(&spec.service, spec.user.as_deref(), &spec.confdir, answers) {
-                Ok(tx) => tx,
-                Err(code) => {
-                    report.start = code_name(code);
-                    return Ok(report);
-                }
-            };
-        report.start = code_name(0);
-        for (name, value) in &spec.items {
-            tx.set_item(name, value)?;
-        }
-        for (name, value) in &spec.env {
-            tx.putenv(name, value)?;
-        }
+        let Some(mut tx) = start(spec, answers, &mut report)? else {
+            return Ok(report);
+        };
         if spec.gate && round == 0 {
             // Released when the parent closes our stdin (all racers at once).
             eprintln!("ready");
@@ -77,9 +101,7 @@ fn run(spec: &Spec) -> Result<Report, String> {
         }
         let results: Vec<_> = spec.steps.iter().map(|s| tx.call(s.op, s.flags)).collect();
         if spec.repeat.is_some() {
-            report
-                .round_ns
-                .push(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
+            report.round_ns.push(elapsed_ns(started));
         }
         if round + 1 == rounds {
             report.results = results;
@@ -91,7 +113,8 @@ fn run(spec: &Spec) -> Result<Report, String> {
 }
 
 /// With `same_handle`: one `pam_start`, then the steps `repeat` times on that
-/// handle (modules stay loaded), timing each round; answers are consumed in order.
+/// handle (modules stay loaded), timing each round; answers are consumed in
+/// order. The reported results are the first failing round's, else the first's.
 fn run_on_one_handle(spec: &Spec) -> Result<Report, String> {
     let mut report = Report::default();
     let rounds = spec.repeat.unwrap_or(1).max(1);
@@ -99,25 +122,17 @@ fn run_on_one_handle(spec: &Spec) -> Result<Report, String> {
         Some(per_round) => per_round.iter().flatten().cloned().collect(),
         None => (0..rounds).flat_map(|_| spec.answers.clone()).collect(),
     };
-    let mut tx =
-        match Transaction::start(&spec.service, spec.user.as_deref(), &spec.confdir, answers) {
-            Ok(tx) => tx,
-            Err(code) => {
-                report.start = code_name(code);
-                return Ok(report);
-            }
-        };
-    report.start = code_name(0);
-    for (name, value) in &spec.items {
-        tx.set_item(name, value)?;
-    }
+    let Some(mut tx) = start(spec, answers, &mut report)? else {
+        return Ok(report);
+    };
+    let mut failed = false;
     for _ in 0..rounds {
         let started = Instant::now();
         let results: Vec<_> = spec.steps.iter().map(|s| tx.call(s.op, s.flags)).collect();
-        report
-            .round_ns
-            .push(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
-        if results.iter().any(|r| r.code != 0) || report.results.is_empty() {
+        report.round_ns.push(elapsed_ns(started));
+        let fails = results.iter().any(|r| r.code != 0);
+        if report.results.is_empty() || (fails && !failed) {
+            failed |= fails;
             report.results = results;
         }
     }
