@@ -600,6 +600,31 @@ impl fmt::Debug for Outcome {
     }
 }
 
+/// A small deterministic generator (xorshift), so a failing generated case reproduces.
+pub struct Gen(pub u64);
+
+impl Gen {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+    pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+    /// `min` to `min + spread - 1` characters from `alphabet` (`spread` 0: exactly `min`).
+    pub fn from(&mut self, alphabet: &str, min: usize, spread: usize) -> String {
+        let len = min + if spread == 0 { 0 } else { self.below(spread) };
+        let chars: Vec<char> = alphabet.chars().collect();
+        (0..len).map(|_| chars[self.below(chars.len())]).collect()
+    }
+}
+
 fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));

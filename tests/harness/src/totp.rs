@@ -131,3 +131,35 @@ pub fn list(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Whether pam_google_authenticator.so and oathtool, the anchors the
+/// comparisons need, are installed. In CI (`CI` set) their absence fails the
+/// test; elsewhere the test is skipped with a note.
+pub fn anchors_present() -> bool {
+    let ok = crate::system_module_dir()
+        .join("pam_google_authenticator.so")
+        .exists()
+        && std::process::Command::new("oathtool")
+            .arg("--version")
+            .output()
+            .is_ok();
+    assert!(
+        ok || std::env::var_os("CI").is_none(),
+        "pam_google_authenticator.so and oathtool are required in CI (scripts/deps.sh --test)"
+    );
+    if !ok {
+        eprintln!("skipped: pam_google_authenticator.so or oathtool is not installed");
+    }
+    ok
+}
+
+/// Runs `oathtool ARGS -b SECRET` and returns its output line.
+pub fn oathtool(args: &[&str], secret: &str) -> String {
+    let out = std::process::Command::new("oathtool")
+        .args(args)
+        .args(["-b", secret])
+        .output()
+        .unwrap_or_else(|e| panic!("oathtool: {e}"));
+    assert!(out.status.success(), "oathtool failed: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}

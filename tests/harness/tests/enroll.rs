@@ -10,8 +10,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use pam_harness::totp::{Enrollment, now, settle};
-use pam_harness::{Outcome, Service, system_module_dir};
+use pam_harness::totp::{Enrollment, anchors_present, now, oathtool, settle};
+use pam_harness::{Outcome, Service};
 use pam_totp::secret_file::SecretFile;
 
 fn totp_enroll() -> PathBuf {
@@ -61,31 +61,6 @@ fn show(args: &[&str], out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-fn anchors_present() -> bool {
-    let ok = system_module_dir()
-        .join("pam_google_authenticator.so")
-        .exists()
-        && Command::new("oathtool").arg("--version").output().is_ok();
-    assert!(
-        ok || std::env::var_os("CI").is_none(),
-        "pam_google_authenticator.so and oathtool are required in CI (scripts/deps.sh --test)"
-    );
-    if !ok {
-        eprintln!("skipped: pam_google_authenticator.so or oathtool is not installed");
-    }
-    ok
-}
-
-fn oathtool(args: &[&str], secret: &str) -> String {
-    let out = Command::new("oathtool")
-        .args(args)
-        .args(["-b", secret])
-        .output()
-        .unwrap_or_else(|e| panic!("oathtool: {e}"));
-    assert!(out.status.success(), "oathtool failed: {out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 /// The TOTP code `oathtool` computes for `unix_time`.

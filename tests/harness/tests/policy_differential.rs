@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::thread;
 
-use pam_harness::{Outcome, Service, system_module_dir};
+use pam_harness::{Gen, Outcome, Service, system_module_dir};
 
 const GUIDE: &str = "retry=3 minlen=10 difok=3 ucredit=-1 lcredit=-2 dcredit=-1 ocredit=-1";
 const OLD: &str = "Xk9#mQ2$vL";
@@ -139,30 +139,6 @@ fn assert_same(line: &str, user: &str, old: Option<&str>, inputs: &[String], rea
         inputs.len(),
         report.join("\n")
     );
-}
-
-/// A small deterministic generator (xorshift), so a failure reproduces.
-struct Gen(u64);
-
-impl Gen {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-    /// `min` to `min + spread - 1` characters from `alphabet` (`spread` 0: exactly `min`).
-    fn from(&mut self, alphabet: &str, min: usize, spread: usize) -> String {
-        let len = min + if spread == 0 { 0 } else { self.below(spread) };
-        let chars: Vec<char> = alphabet.chars().collect();
-        (0..len).map(|_| chars[self.below(chars.len())]).collect()
-    }
 }
 
 const LOWER: &str = "abcdefghijklmnopqrstuvwxyz";

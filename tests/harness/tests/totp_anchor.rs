@@ -5,29 +5,12 @@
 
 use std::process::Command;
 
-use pam_harness::totp::{Enrollment, code, settle, step};
-use pam_harness::{Outcome, Service, system_module_dir};
+use pam_harness::totp::{self, Enrollment, anchors_present, code, settle, step};
+use pam_harness::{Outcome, Service};
 use pam_totp::secret_file::SecretFile;
 
-fn anchors_present() -> bool {
-    let ok = system_module_dir()
-        .join("pam_google_authenticator.so")
-        .exists()
-        && Command::new("oathtool").arg("--version").output().is_ok();
-    assert!(
-        ok || std::env::var_os("CI").is_none(),
-        "pam_google_authenticator.so and oathtool are required in CI (scripts/deps.sh --test)"
-    );
-    ok
-}
-
 fn oathtool(secret: &str, unix_time: u64) -> String {
-    let out = Command::new("oathtool")
-        .args(["--totp", "-b", "-N", &format!("@{unix_time}"), secret])
-        .output()
-        .unwrap_or_else(|e| panic!("oathtool: {e}"));
-    assert!(out.status.success(), "oathtool failed: {out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    totp::oathtool(&["--totp", "-N", &format!("@{unix_time}")], secret)
 }
 
 /// A fresh enrollment written by the google-authenticator CLI itself.

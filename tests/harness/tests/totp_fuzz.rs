@@ -4,24 +4,10 @@
 //! file that still parses), and through the real libpam (a defined PAM code,
 //! no crash, no hang).
 
-use pam_harness::Service;
 use pam_harness::totp::Enrollment;
+use pam_harness::{Gen, Service};
 use pam_totp::secret_file::{Config, SecretFile};
 use pam_totp::verify::{self, Check};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 const SEEDS: &[&str] = &[
     "JBSWY3DPEHPK3PXP\n\" RATE_LIMIT 3 30 1795421121 1795421122\n\" WINDOW_SIZE 17\n\" DISALLOW_REUSE 59847369 59847370\n\" TOTP_AUTH\n12345678\n87654321\n",
@@ -46,7 +32,7 @@ const INSERTS: &[&[u8]] = &[
     b"\0",
 ];
 
-fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
+fn mutate(rng: &mut Gen, input: &[u8]) -> Vec<u8> {
     let mut b = input.to_vec();
     for _ in 0..=rng.below(4) {
         match rng.below(6) {
@@ -62,7 +48,7 @@ fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
             }
             3 if !b.is_empty() => {
                 let i = rng.below(b.len());
-                b[i] = rng.next() as u8;
+                b[i] = rng.next_u64() as u8;
             }
             4 => {
                 let from = rng.below(b.len() + 1);
@@ -82,7 +68,7 @@ fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
 
 #[test]
 fn mutated_secret_files_never_panic_and_edits_stay_parseable() {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Gen(0x9e37_79b9_7f4a_7c15);
     let mut parsed = 0;
     let mut decided = 0;
     for i in 0..20_000 {
@@ -126,7 +112,7 @@ fn mutated_secret_files_never_panic_and_edits_stay_parseable() {
 
 #[test]
 fn mutated_secret_files_through_libpam_get_defined_codes() {
-    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let mut rng = Gen(0x1234_5678_9abc_def1);
     let e = Enrollment::empty();
     let svc = Service::new(&format!("auth required {{totp}} {} noskewadj", e.arg()));
     let defined = [
