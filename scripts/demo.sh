@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --no-build) build=""; shift ;;
         --port) port=${2:?--port needs a number}; shift 2 ;;
-        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "demo.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -44,7 +44,7 @@ cleanup() {
         for ((i = ${#undo[@]} - 1; i >= 0; i--)); do
             eval "${undo[$i]}" >/dev/null 2>&1
         done
-        say "demo.sh: stopped; the demo user, its files, the PAM service and sshd are gone"
+        say "demo.sh: stopped; what it started and created is gone"
     fi
 }
 trap cleanup EXIT
@@ -56,7 +56,12 @@ if [ -n "$build" ]; then
     say "demo.sh: installing what the build and the demo need (scripts/deps.sh --demo)"
     sh scripts/deps.sh --demo || die "scripts/deps.sh failed"
     say "demo.sh: building (cargo build --release --workspace)"
-    cargo build --release --workspace --locked || die "the build failed"
+    # In the background, so that Ctrl-C or SIGTERM stops it at once.
+    cargo build --release --workspace --locked &
+    building=$!
+    on_exit '[ -n "$building" ] && kill "$building"'
+    wait "$building" || { building=""; die "the build failed"; }
+    building=""
 fi
 rel="$repo/target/release"
 for f in libpam_totp.so libpam_policy.so totp-enroll; do
