@@ -1,12 +1,12 @@
 #!/bin/sh
 # Installs pam_totp.so and pam_policy.so where libpam loads modules from, and
-# totp-enroll onto PATH. Every action is printed before it is done.
+# totp-enroll and pam-policy-check onto PATH. Every action is printed before it is done.
 #
 #   install.sh [--from DIR] [--securedir DIR] [--prefix DIR] [--destdir DIR] [--dry-run] [--uninstall]
 #
 #   --from DIR       built artifacts (default: target/release of this checkout)
 #   --securedir DIR  PAM module directory (default: detected, see below)
-#   --prefix DIR     totp-enroll goes to PREFIX/bin (default: /usr/local)
+#   --prefix DIR     totp-enroll and pam-policy-check go to PREFIX/bin (default: /usr/local)
 #   --destdir DIR    stage everything under DIR (for packaging and tests)
 #   --dry-run        print what would be done, change nothing
 #   --uninstall      remove what install put there
@@ -14,7 +14,7 @@
 # The module directory is, in order: --securedir; $(pkg-config --variable=libdir pam)/security
 # (Debian: /lib/<multiarch>/security); the first of /lib/<multiarch>/security,
 # /usr/lib64/security (Fedora, RHEL), /lib/security that holds pam_unix.so.
-# Modules are installed 0644 and totp-enroll 0755, owned by root when run as root.
+# Modules are installed 0644 and the commands 0755, owned by root when run as root.
 set -eu
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -68,7 +68,8 @@ run() {
 set -- \
     "libpam_totp.so   $destdir$securedir/pam_totp.so         0644" \
     "libpam_policy.so $destdir$securedir/pam_policy.so       0644" \
-    "totp-enroll      $destdir$prefix/bin/totp-enroll        0755"
+    "totp-enroll      $destdir$prefix/bin/totp-enroll        0755" \
+    "pam-policy-check $destdir$prefix/bin/pam-policy-check   0755"
 
 for entry in "$@"; do
     # shellcheck disable=SC2086

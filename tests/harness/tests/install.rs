@@ -15,7 +15,12 @@ fn repo() -> PathBuf {
 fn artifacts() -> PathBuf {
     let deps = pam_harness::build_dir();
     let dir = deps.parent().map(Path::to_path_buf).unwrap_or(deps);
-    for f in ["libpam_totp.so", "libpam_policy.so", "totp-enroll"] {
+    for f in [
+        "libpam_totp.so",
+        "libpam_policy.so",
+        "totp-enroll",
+        "pam-policy-check",
+    ] {
         assert!(
             dir.join(f).exists(),
             "{} is missing: run `cargo build --workspace` before the tests (scripts/test.sh does)",
@@ -77,9 +82,11 @@ fn installs_modules_and_cli_with_their_modes_then_uninstalls() {
     let totp = stage.path().join("lib/test-arch/security/pam_totp.so");
     let policy = stage.path().join("lib/test-arch/security/pam_policy.so");
     let cli = stage.path().join("usr/local/bin/totp-enroll");
+    let checker = stage.path().join("usr/local/bin/pam-policy-check");
     assert_eq!(mode(&totp), 0o644);
     assert_eq!(mode(&policy), 0o644);
     assert_eq!(mode(&cli), 0o755);
+    assert_eq!(mode(&checker), 0o755);
 
     // The installed module is the real one: libpam loads it and it answers.
     let svc = Service::new(&format!("auth required {} bogus_option", totp.display()));
@@ -88,7 +95,7 @@ fn installs_modules_and_cli_with_their_modes_then_uninstalls() {
     assert_eq!(out.logged("bogus_option").len(), 1, "{out}");
 
     install(&[&common[..], &["--uninstall"]].concat());
-    assert!(!totp.exists() && !policy.exists() && !cli.exists());
+    assert!(!totp.exists() && !policy.exists() && !cli.exists() && !checker.exists());
 }
 
 #[test]
