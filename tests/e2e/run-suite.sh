@@ -485,6 +485,18 @@ totp_scenarios() { # LABEL with-nullok|strict-only
         login refused "$user_n" --key "$work/id_ed25519" --answer 123456
     check "$label:   logged as outcome=not-enrolled" expect_log "$m" pam_totp "$user_n" not-enrolled "no secret file "
 
+    # RATE_LIMIT 3 30: three tries in 30 seconds, then refused without a prompt.
+    check "enroll $user_n with a rate limit (-r 3 -R 30)" \
+        totp-enroll --user "$user_n" --force -t -d -W -r 3 -R 30 -e 0 -Q NONE -C
+    local i wrong_n
+    wrong_n=$("$py" "$here/otp.py" "$(home_of "$user_n")/.google_authenticator" --not-near 9)
+    for i in 1 2 3; do login refused "$user_n" --key "$work/id_ed25519" --answer "$wrong_n" >/dev/null; done
+    m=$(mark_log)
+    check "$label: a fourth try within 30 seconds is refused (rate limit)" \
+        login refused "$user_n" --key "$work/id_ed25519" --answer "$wrong_n"
+    check "$label:   logged as outcome=throttled" expect_log "$m" pam_totp "$user_n" throttled
+    rm -f "$(home_of "$user_n")/.google_authenticator"
+
     [ "$nullok" = with-nullok ] || return 0
     write_sshd_pam nullok
     m=$(mark_log)
@@ -656,7 +668,7 @@ fail2ban_check() {
         has_none "$matched" 'outcome=(success|accepted)' 'no secret file; nullok'
     check "fail2ban-regex: failures of both modules among the matches" \
         has_all "$matched" 'pam_totp\(.*outcome=wrong-code' 'pam_totp\(.*outcome=reused' \
-        'pam_totp\(.*outcome=not-enrolled' 'pam_policy\(.*outcome=rejected'
+        'pam_totp\(.*outcome=not-enrolled' 'pam_totp\(.*outcome=throttled' 'pam_policy\(.*outcome=rejected'
     # The jail example, in a copy of the machine's fail2ban configuration (with
     # Debian's sshd jail off and the log path pointed at this run's lines).
     local jail="$repo/monitoring/fail2ban/jail.d/pam-hardening.conf"
