@@ -24,7 +24,7 @@ deb=""
 artifacts="$repo/target/release"
 package=pam-hardening
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --system) mode=system; shift ;;
