@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds the Debian package pam-hardening_<version>_<arch>.deb with dpkg-deb
-# from a staged tree; the modules and totp-enroll are staged by
-# scripts/install.sh --destdir, so the package holds what an install does.
+# from a staged tree; the modules, totp-enroll and pam-policy-check are staged
+# by scripts/install.sh --destdir, so the package holds what an install does.
 #
 #   packaging/build-deb.sh [--from DIR] [--out DIR]
 #
@@ -13,7 +13,7 @@
 #
 # Contents:
 #   /lib/<multiarch>/security/pam_totp.so, pam_policy.so       0644
-#   /usr/bin/totp-enroll, /usr/sbin/pam-policy-check           0755
+#   /usr/bin/totp-enroll, /usr/bin/pam-policy-check            0755
 #   /usr/share/pam-configs/pam-policy   (postinst/prerm run pam-auth-update)
 #   /usr/share/man/man8/pam_totp.8.gz, pam_policy.8.gz, pam-policy-check.8.gz
 #   /usr/share/man/man1/totp-enroll.1.gz
@@ -50,10 +50,11 @@ trap 'rm -rf "$stage"' EXIT
 root="$stage/root"
 mkdir -p "$root"
 
-# The modules and totp-enroll, as scripts/install.sh installs them.
+# The modules and the commands, as scripts/install.sh installs them.
 sh "$repo/scripts/install.sh" --from "$from" --destdir "$root" \
     --securedir "/lib/$multiarch/security" --prefix /usr >/dev/null
-install -D -m 0755 "$from/pam-policy-check" "$root/usr/sbin/pam-policy-check"
+[ -f "$root/usr/bin/pam-policy-check" ] ||
+    install -D -m 0755 "$from/pam-policy-check" "$root/usr/bin/pam-policy-check"
 
 install -D -m 0644 "$here/pam-configs/pam-policy" "$root/usr/share/pam-configs/pam-policy"
 
@@ -79,7 +80,7 @@ if command -v dpkg-shlibdeps >/dev/null 2>&1; then
     printf 'Source: %s\n\nPackage: %s\nArchitecture: any\n' "$package" "$package" >"$stage/src/debian/control"
     found=$(cd "$stage/src" && dpkg-shlibdeps -O \
         "$root/lib/$multiarch/security/pam_totp.so" "$root/lib/$multiarch/security/pam_policy.so" \
-        "$root/usr/bin/totp-enroll" "$root/usr/sbin/pam-policy-check" 2>/dev/null |
+        "$root/usr/bin/totp-enroll" "$root/usr/bin/pam-policy-check" 2>/dev/null |
         sed -n 's/^shlibs:Depends=//p')
     [ -n "$found" ] && depends=$found
 fi

@@ -730,6 +730,7 @@ $out"
         check "installed $f" test -f "$f"
     done
     check "totp-enroll is on PATH at /usr/local/bin" test "$(command -v totp-enroll)" = /usr/local/bin/totp-enroll
+    check "pam-policy-check is on PATH at /usr/local/bin" test "$(command -v pam-policy-check)" = /usr/local/bin/pam-policy-check
 }
 
 readme_uninstall() {
@@ -761,8 +762,8 @@ deb_install() {
     check "package: both modules in $sec, mode 0644" \
         sh -c "[ \"\$(stat -c %a $sec/pam_totp.so $sec/pam_policy.so)\" = \"644
 644\" ]"
-    check "package: /usr/bin/totp-enroll and /usr/sbin/pam-policy-check" \
-        test -x /usr/bin/totp-enroll -a -x /usr/sbin/pam-policy-check
+    check "package: /usr/bin/totp-enroll and /usr/bin/pam-policy-check" \
+        test -x /usr/bin/totp-enroll -a -x /usr/bin/pam-policy-check
     check "package: man pages pam_totp(8), pam_policy(8), totp-enroll(1), pam-policy-check(8)" \
         test -f /usr/share/man/man8/pam_totp.8.gz -a -f /usr/share/man/man8/pam_policy.8.gz \
         -a -f /usr/share/man/man1/totp-enroll.1.gz -a -f /usr/share/man/man8/pam-policy-check.8.gz
@@ -795,7 +796,7 @@ deb_remove() {
     check "prerm: pam_policy.so is gone from /etc/pam.d/common-password" \
         sh -c '! grep -q pam_policy.so /etc/pam.d/common-password'
     check "the package's files are gone" \
-        sh -c '! [ -e /usr/bin/totp-enroll ] && ! [ -e /usr/sbin/pam-policy-check ] && ! [ -e /usr/share/pam-configs/pam-policy ]'
+        sh -c '! [ -e /usr/bin/totp-enroll ] && ! [ -e /usr/bin/pam-policy-check ] && ! [ -e /usr/share/pam-configs/pam-policy ]'
     for b in "$work"/pam-state/*; do
         f=$(basename "$b" | tr _ /)
         cmp -s "$b" "$f" || changed="$changed $f"
