@@ -8,8 +8,8 @@
 #   PAM_VAGRANT_DEB=FILE    use this .deb as it is (no build)
 #
 # Builds with `cargo build --release --workspace --locked`, then packages with
-# packaging/build-deb.sh when the checkout has it. Without it, a minimal package
-# is staged with scripts/install.sh (modules in /lib/x86_64-linux-gnu/security,
+# packaging/build-deb.sh. In a checkout without it, a minimal package is staged
+# with scripts/install.sh (modules in /lib/x86_64-linux-gnu/security,
 # totp-enroll in /usr/bin) and built with dpkg-deb.
 set -eu
 
@@ -32,15 +32,8 @@ say "cargo build --release --workspace --locked"
 cargo build --release --workspace --locked
 
 if [ -f packaging/build-deb.sh ]; then
-    say "packaging/build-deb.sh"
-    marker=$(mktemp)
-    # Its output location is its own business: take the .deb files it wrote.
-    sh packaging/build-deb.sh
-    find "$root" -path "$root/.git" -prune -o -path "$dist" -prune -o \
-        -name '*.deb' -newer "$marker" -type f -print | while read -r deb; do
-        cp "$deb" "$dist/"
-    done
-    rm -f "$marker"
+    say "packaging/build-deb.sh --out vagrant/dist"
+    out=$(sh packaging/build-deb.sh --out "$dist" 2>&1) || { echo "$out" >&2; exit 1; }
 else
     say "packaging/build-deb.sh not found: staging a minimal package with scripts/install.sh"
     version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)

@@ -2,12 +2,14 @@
 # Guest provisioning ("setup"), as root inside the VM: installs the test
 # dependencies and the project's .deb, then configures sshd and /etc/pam.d the way
 # an admin following a hardening guide would:
-#   - sshd: UsePAM yes, KbdInteractiveAuthentication yes,
+#   - sshd: UsePAM yes, KbdInteractiveAuthentication yes, PasswordAuthentication no,
 #     AuthenticationMethods publickey,keyboard-interactive (the `vagrant` user is
 #     exempt, so Vagrant keeps its key-only access);
 #   - /etc/pam.d/sshd: `auth required pam_totp.so` instead of `@include common-auth`;
-#   - /etc/pam.d/common-password: pam_policy.so in pam_pwquality's place, before
-#     pam_unix.so with use_authtok.
+#   - /etc/pam.d/common-password: pam_policy.so (put there by the package's
+#     pam-auth-update profile, or in pam_pwquality's place) with the admin policy
+#     of DESIGN.md, before pam_unix.so with use_authtok.
+# This is what tests/e2e/README.md says `run-suite.sh --system` expects.
 # Safe to run again.
 set -eu
 
@@ -47,6 +49,7 @@ command -v totp-enroll >/dev/null || { echo "setup: the package did not install 
 cat > /etc/ssh/sshd_config.d/50-pam-hardening.conf <<'EOF'
 UsePAM yes
 KbdInteractiveAuthentication yes
+PasswordAuthentication no
 AuthenticationMethods publickey,keyboard-interactive
 EOF
 # A Match block must come last: appended to the main file, once.
@@ -59,7 +62,7 @@ Match User vagrant
 EOF
 fi
 sshd -t
-systemctl reload ssh
+systemctl restart ssh
 say "sshd: $(sshd -T -C user=nobody,host=localhost,addr=127.0.0.1 | grep -E '^(usepam|kbdinteractiveauthentication|authenticationmethods) ' | tr '\n' ' ')"
 
 # --- /etc/pam.d/sshd -------------------------------------------------------------
@@ -71,6 +74,7 @@ say "/etc/pam.d/sshd auth: $(grep -E '^(auth|@include)' /etc/pam.d/sshd | tr '\n
 
 # --- /etc/pam.d/common-password ------------------------------------------------
 cp=/etc/pam.d/common-password
+policy="retry=3 minlen=10 difok=3 ucredit=-1 lcredit=-2 dcredit=-1 ocredit=-1"
 if grep -q 'pam_policy\.so' $cp; then
     sed -i '/pam_pwquality\.so/d' $cp
 elif grep -q 'pam_pwquality\.so' $cp; then
@@ -78,6 +82,9 @@ elif grep -q 'pam_pwquality\.so' $cp; then
 else
     sed -i '0,/^password.*pam_unix\.so/s//password\trequisite\t\t\tpam_policy.so retry=3\n&/' $cp
 fi
+# The admin's policy (DESIGN.md); retry must stay >= 2 for the suite's
+# expired-password login (one weak, then one strong password).
+sed -i "s/^\(password[[:space:]]\+requisite[[:space:]]\+pam_policy\.so\).*/\1 $policy/" $cp
 if ! grep -E '^password.*pam_unix\.so' $cp | grep -q use_authtok; then
     sed -i '/^password.*pam_unix\.so/s/$/ use_authtok/' $cp
 fi
