@@ -390,6 +390,11 @@ ssh_key_alone() { # USER
     echo "$out (exit $rc)"
     [ "$rc" -ne 0 ] && printf '%s\n' "$out" | grep -q "Permission denied"
 }
+refused_saying() { # USER CODE MESSAGE: refused, and the client was shown MESSAGE
+    local out
+    out=$(login refused "$1" --key "$work/id_ed25519" --answer "$2") || { echo "$out"; return 1; }
+    has_fixed "$out" "$3"
+}
 key_alone() { # USER
     local out
     out=$(login refused "$1" --key "$work/id_ed25519") || { echo "$out"; return 1; }
@@ -455,8 +460,8 @@ totp_scenarios() { # LABEL with-nullok|strict-only
     check "$label:   logged as outcome=wrong-code" expect_log "$m" pam_totp "$user_t" wrong-code
 
     m=$(mark_log)
-    check "$label: key + the code just used (reused) is refused" \
-        login refused "$user_t" --key "$work/id_ed25519" --answer "$used"
+    check "$label: key + the code just used (reused) is refused, and the client is told why" \
+        refused_saying "$user_t" "$used" "This verification code was already used."
     check "$label:   logged as outcome=reused" expect_log "$m" pam_totp "$user_t" reused
 
     check "$label: key alone (paramiko) is refused; keyboard-interactive is what remains" key_alone "$user_t"
@@ -492,8 +497,8 @@ totp_scenarios() { # LABEL with-nullok|strict-only
     wrong_n=$("$py" "$here/otp.py" "$(home_of "$user_n")/.google_authenticator" --not-near 9)
     for i in 1 2 3; do login refused "$user_n" --key "$work/id_ed25519" --answer "$wrong_n" >/dev/null; done
     m=$(mark_log)
-    check "$label: a fourth try within 30 seconds is refused (rate limit)" \
-        login refused "$user_n" --key "$work/id_ed25519" --answer "$wrong_n"
+    check "$label: a fourth try within 30 seconds is refused (rate limit), and the client is told why" \
+        refused_saying "$user_n" "$wrong_n" "Too many login attempts. Please try again in"
     check "$label:   logged as outcome=throttled" expect_log "$m" pam_totp "$user_n" throttled
     rm -f "$(home_of "$user_n")/.google_authenticator"
 

@@ -32,7 +32,7 @@ def main():
     args = ap.parse_args()
 
     report = {"user": args.user, "port": args.port, "publickey": None,
-              "methods_after_key": None, "prompts": [], "keyboard_interactive": None,
+              "methods_after_key": None, "prompts": [], "messages": [], "keyboard_interactive": None,
               "authenticated": False, "stdout": None, "stderr": None, "exit": None,
               "error": None}
     t = None
@@ -66,6 +66,8 @@ def main():
             answers = list(args.answer)
 
             def handler(title, instructions, prompts):
+                if title or instructions:
+                    report["messages"].append((title + "\n" + instructions).strip())
                 replies = []
                 for text, echo in prompts:
                     report["prompts"].append({"prompt": text, "echo": bool(echo)})
