@@ -52,6 +52,14 @@ trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 
 # ------------------------------------------------------------ build
+if [ -n "$build" ] && ! command -v cargo >/dev/null 2>&1; then
+    # e.g. under sudo, whose PATH has no cargo
+    [ -f target/release/libpam_totp.so ] ||
+        die "no cargo on PATH and nothing built; run it as yourself (it uses sudo), or: sudo env PATH=\"\$PATH\" $0"
+    say "demo.sh: no cargo on PATH; using the artifacts in target/release"
+    build=""
+    sh scripts/deps.sh --demo || die "scripts/deps.sh failed"
+fi
 if [ -n "$build" ]; then
     say "demo.sh: installing what the build and the demo need (scripts/deps.sh --demo)"
     sh scripts/deps.sh --demo || die "scripts/deps.sh failed"
