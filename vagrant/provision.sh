@@ -75,6 +75,18 @@ say "/etc/pam.d/sshd auth: $(grep -E '^(auth|@include)' /etc/pam.d/sshd | tr '\n
 # --- /etc/pam.d/common-password ------------------------------------------------
 cp=/etc/pam.d/common-password
 policy="retry=3 minlen=10 difok=3 ucredit=-1 lcredit=-2 dcredit=-1 ocredit=-1"
+# The package's pam-auth-update profile (pam-policy) conflicts with pam_pwquality's
+# and pam_cracklib's; with either of those enabled, the package's own
+# pam-auth-update call leaves the stack alone. Switch the way an admin would.
+if ! grep -q 'pam_policy\.so' $cp && [ -f /usr/share/pam-configs/pam-policy ]; then
+    remove=""
+    for p in pwquality cracklib; do
+        if [ -f /usr/share/pam-configs/$p ]; then remove="${remove:---remove} $p"; fi
+    done
+    say "pam-auth-update $remove --enable pam-policy"
+    # shellcheck disable=SC2086
+    pam-auth-update $remove --enable pam-policy
+fi
 if grep -q 'pam_policy\.so' $cp; then
     sed -i '/pam_pwquality\.so/d' $cp
 elif grep -q 'pam_pwquality\.so' $cp; then
