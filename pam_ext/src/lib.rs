@@ -369,3 +369,61 @@ const PAM_AUTHTOK_TYPE: c_int = 13;
 pub fn set_authtok_type(pamh: &mut PamHandle, word: &str) -> Result<(), PamResultCode> {
     set_secret_item(pamh, PAM_AUTHTOK_TYPE, word.as_bytes())
 }
+
+/// Writes the one syslog line of a decision, the same for both modules:
+/// `service=S user=U rhost=H outcome=WORD reason="TEXT"`. Whatever a user
+/// name, a host or a reason contains, the line stays one line of these
+/// fields: control characters and backslashes become `\xNN`, and so do
+/// quotes and spaces in the unquoted fields.
+pub fn log_decision(
+    pamh: &PamHandle,
+    priority: Priority,
+    user: Option<&str>,
+    outcome: &str,
+    reason: &str,
+) {
+    let service = item_string(pamh, StrItem::Service).unwrap_or_default();
+    let rhost = item_string(pamh, StrItem::RHost).unwrap_or_default();
+    syslog(
+        pamh,
+        priority,
+        &format!(
+            "service={} user={} rhost={} outcome={outcome} reason=\"{}\"",
+            escape_field(&service, true),
+            escape_field(user.unwrap_or(""), true),
+            escape_field(&rhost, true),
+            escape_field(reason, false)
+        ),
+    );
+}
+
+fn escape_field(text: &str, unquoted: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || c == '\\' || (unquoted && (c.is_whitespace() || c == '"')) {
+            for b in c.to_string().bytes() {
+                out.push_str(&format!("\\x{b:02x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_field;
+
+    #[test]
+    fn log_fields_cannot_forge_other_fields() {
+        assert_eq!(escape_field("alice", true), "alice");
+        assert_eq!(escape_field("a b\"c", true), "a\\x20b\\x22c");
+        assert_eq!(
+            escape_field("x\noutcome=accepted", true),
+            "x\\x0aoutcome=accepted"
+        );
+        assert_eq!(escape_field("a b \"q\"\r", false), "a b \"q\"\\x0d");
+        assert_eq!(escape_field("ß é", false), "ß é");
+    }
+}

@@ -7,7 +7,7 @@ use std::ffi::{CStr, c_uint};
 
 use pam_ext::{
     Conversation, PAM_PRELIM_CHECK, PAM_UPDATE_AUTHTOK, PamConversation, PamHandle, PamResultCode,
-    Priority, StrItem,
+    Priority,
 };
 use zeroize::Zeroizing;
 
@@ -245,55 +245,13 @@ impl WordSet for LazyDictionary {
 }
 
 fn log(pamh: &PamHandle, priority: Priority, user: Option<&str>, outcome: &str, reason: &str) {
-    let service = pam_ext::item_string(pamh, StrItem::Service).unwrap_or_default();
-    let rhost = pam_ext::item_string(pamh, StrItem::RHost).unwrap_or_default();
-    pam_ext::syslog(
-        pamh,
-        priority,
-        &format!(
-            "service={} user={} rhost={} outcome={outcome} reason=\"{}\"",
-            escape(&service, true),
-            escape(user.unwrap_or(""), true),
-            escape(&rhost, true),
-            escape(reason, false)
-        ),
-    );
-}
-
-/// Keeps a syslog line one line of `key=value` fields whatever a user name,
-/// a host or an option contains: control characters and backslashes become
-/// `\xNN`, and so do quotes and spaces in the unquoted fields. (The quoted
-/// reason keeps its quotes, as pam_totp's lines do.)
-fn escape(text: &str, unquoted: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() || c == '\\' || (unquoted && (c.is_whitespace() || c == '"')) {
-            for b in c.to_string().bytes() {
-                out.push_str(&format!("\\x{b:02x}"));
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    pam_ext::log_decision(pamh, priority, user, outcome, reason);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::dict::SortedWords;
-
-    #[test]
-    fn log_fields_cannot_forge_other_fields() {
-        assert_eq!(escape("alice", true), "alice");
-        assert_eq!(escape("a b\"c", true), "a\\x20b\\x22c");
-        assert_eq!(
-            escape("x\noutcome=accepted", true),
-            "x\\x0aoutcome=accepted"
-        );
-        assert_eq!(escape("a b \"q\"\r", false), "a b \"q\"\\x0d");
-        assert_eq!(escape("ß é", false), "ß é");
-    }
 
     #[test]
     fn bytes_from_the_conversation_are_decided_deliberately() {

@@ -406,31 +406,11 @@ fn parse(file: &SecretFile) -> Result<Config, StoreError> {
 
 /// One line per decision: service, user, rhost, outcome and reason.
 fn log_decision(pamh: &PamHandle, user: Option<&str>, outcome: &Outcome) {
-    let service = pam_ext::item_string(pamh, StrItem::Service).unwrap_or_default();
-    let rhost = pam_ext::item_string(pamh, StrItem::RHost).unwrap_or_default();
     let (word, reason) = outcome.describe();
     let priority = match outcome {
         Outcome::Success(_) => Priority::Info,
         Outcome::Ignore => Priority::Notice,
         _ => Priority::Err,
     };
-    pam_ext::syslog(
-        pamh,
-        priority,
-        &format!(
-            "service={} user={} rhost={} outcome={} reason=\"{}\"",
-            clean(&service),
-            clean(user.unwrap_or("")),
-            clean(&rhost),
-            word,
-            reason.replace('"', "'")
-        ),
-    );
-}
-
-/// Keeps a log field on one line and one token (names come from the network).
-fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() || c == ' ' { '?' } else { c })
-        .collect()
+    pam_ext::log_decision(pamh, priority, user, word, &reason);
 }
