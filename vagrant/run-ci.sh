@@ -88,13 +88,15 @@ print_summary() {
     printf '  %-34s %7ss  %s\n' "total" "$(elapsed "$run_start")" "$verdict"
 }
 
-# vagrant, with the box upload's thousands of \r-separated progress lines removed.
+# vagrant, with the box upload's thousands of \r-separated progress lines
+# removed, stopped after vg_limit seconds (default 900).
 vg() {
-    local status
+    local status limit=${vg_limit:-900}
     set +e
-    vagrant "$@" 2>&1 | stdbuf -oL tr '\r' '\n' | grep --line-buffered -v -e 'Progress:' -e '^[[:space:]]*$' | sed -u 's/\x1b\[K//g' | tee -a "$log"
+    timeout -k 30 "$limit" vagrant "$@" 2>&1 | stdbuf -oL tr '\r' '\n' | grep --line-buffered -v -e 'Progress:' -e '^[[:space:]]*$' | sed -u 's/\x1b\[K//g' | tee -a "$log"
     status=${PIPESTATUS[0]}
     set -e
+    if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then echo "vagrant $1: no result after $limit s, stopped"; fi
     return "$status"
 }
 
@@ -194,7 +196,7 @@ on_failure() {
     echo "=== [vm] FAILED in phase: ${current:-?}"
     if [ -s "$console" ]; then
         echo "--- VM serial console ($console, last 120 lines)"
-        tail -n 120 "$console" | tr -d '\r'
+        tail -n 120 "$console" | tr -d '\r' | sed 's/\x1b\[[0-9;]*[A-Za-z]//g'
     fi
     local qlog
     for qlog in /var/log/libvirt/qemu/"$name"-*.log; do
@@ -348,15 +350,15 @@ up() {
 }
 
 provision_setup() {
-    (cd "$here" && vg provision --provision-with setup)
+    (cd "$here" && vg_limit=600 vg provision --provision-with setup)
 }
 
 provision_e2e() {
-    (cd "$here" && vg provision --provision-with e2e)
+    (cd "$here" && vg_limit=1200 vg provision --provision-with e2e)
 }
 
 destroy() {
-    (cd "$here" && vg destroy -f)
+    (cd "$here" && vg_limit=300 vg destroy -f)
     vm_created=""
 }
 
