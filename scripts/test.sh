@@ -8,3 +8,7 @@ sh scripts/deps.sh --test
 # The install tests stage the built artifacts, so build them first.
 cargo build --workspace --locked
 cargo test --workspace --locked
+
+# End to end as root (real sshd, SSH clients, pamtester, passwd, the .deb,
+# fail2ban-regex); as any other user it prints SKIPPED. See tests/e2e/README.md.
+sh scripts/e2e.sh

@@ -445,8 +445,7 @@ fn tries(n: u32) -> &'static str {
 /// The account to enroll: `--user NAME` (root only, unless it is oneself) or
 /// the account of the effective uid.
 fn target_account(user: Option<&str>) -> Result<Account, Failure> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
+    let euid = store::effective_uid();
     match user {
         None => store::account_by_uid(euid)
             .map_err(Failure::system)?

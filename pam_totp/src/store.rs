@@ -146,6 +146,11 @@ pub fn account_by_name(name: &str) -> Result<Option<Account>, StoreError> {
     Ok(user.map(from_nix))
 }
 
+/// The process's effective uid.
+pub fn effective_uid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
 /// Looks up an account by uid; `Ok(None)` when there is none.
 pub fn account_by_uid(uid: u32) -> Result<Option<Account>, StoreError> {
     let user = nix::unistd::User::from_uid(Uid::from_raw(uid))
