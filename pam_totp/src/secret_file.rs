@@ -299,7 +299,11 @@ pub enum FormatError {
     TooLarge(usize),
     NulByte,
     Secret(otp::Base32Error),
-    BadOption { name: &'static str, value: String },
+    /// A malformed option value. The value is not shown: a damaged file can
+    /// hold a scratch code on an option line, and messages reach syslog.
+    BadOption {
+        name: &'static str,
+    },
 }
 
 impl fmt::Display for FormatError {
@@ -312,8 +316,8 @@ impl fmt::Display for FormatError {
             FormatError::Secret(otp::Base32Error::BadCharacter(i)) => {
                 write!(f, "line 1 is not base32 (character {})", i + 1)
             }
-            FormatError::BadOption { name, value } => {
-                write!(f, "invalid {name} option \"{value}\"")
+            FormatError::BadOption { name } => {
+                write!(f, "invalid {name} option")
             }
         }
     }
@@ -400,10 +404,7 @@ impl Config {
             .map_err(|e| FormatError::Secret(otp::Base32Error::BadCharacter(e.valid_up_to())))?;
         let key = otp::decode_base32(secret_line).map_err(FormatError::Secret)?;
 
-        let bad = |name: &'static str, v: &[u8]| FormatError::BadOption {
-            name,
-            value: text(v),
-        };
+        let bad = |name: &'static str| FormatError::BadOption { name };
         let single = |name: &'static str, lo: u64, hi: u64| -> Result<Option<u64>, FormatError> {
             match file.get(name) {
                 None => Ok(None),
@@ -411,7 +412,7 @@ impl Config {
                     let mut w = words(v);
                     match (w.next().and_then(number::<u64>), w.next()) {
                         (Some(n), None) if (lo..=hi).contains(&n) => Ok(Some(n)),
-                        _ => Err(bad(name, v)),
+                        _ => Err(bad(name)),
                     }
                 }
             }
@@ -427,7 +428,7 @@ impl Config {
                 let mut w = words(v);
                 match (w.next().and_then(signed), w.next()) {
                     (Some(n), None) if n.abs() <= 1_000_000 => n,
-                    _ => return Err(bad("TIME_SKEW", v)),
+                    _ => return Err(bad("TIME_SKEW")),
                 }
             }
         };
@@ -438,7 +439,7 @@ impl Config {
                 words(v)
                     .map(number::<u64>)
                     .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| bad("DISALLOW_REUSE", v))?,
+                    .ok_or_else(|| bad("DISALLOW_REUSE"))?,
             ),
         };
 
@@ -462,7 +463,7 @@ impl Config {
                             stamps,
                         })
                     }
-                    _ => return Err(bad("RATE_LIMIT", v)),
+                    _ => return Err(bad("RATE_LIMIT")),
                 }
             }
         };
@@ -475,7 +476,7 @@ impl Config {
                     Some((number::<u64>(&w[..sign])?, signed(&w[sign..])?))
                 })
                 .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| bad("RESETTING_TIME_SKEW", v))?,
+                .ok_or_else(|| bad("RESETTING_TIME_SKEW"))?,
         };
 
         let last = (0..GRACE_SLOTS)

@@ -244,6 +244,7 @@ fn broken_secret_files_are_store_errors_and_stay_unchanged() {
         if want == unavailable {
             assert_decision(&out, "store-error");
         }
+        assert_no_secrets(&out, &["12345678", "JBSWY"]);
         assert_eq!(e.bytes(), bytes, "{what}: file changed");
     }
 }
