@@ -15,7 +15,9 @@
 # and volumes, the daemons it started (by PID), the iptables chains those
 # daemons left behind, its temporary directory. Every name carries a random
 # run id, so runs cannot clash with each other or with anything else on the host.
-# On failure it prints the VM's serial console and the provisioning output.
+# On failure it prints the VM's serial console, QEMU's log, the guest journal
+# and the Vagrant/provisioning output. vagrant up, the provisioning and the suite
+# have time limits (900, 600 and 1200 s).
 #
 # Environment:
 #   PAM_VAGRANT_CACHE   box cache directory (default /var/cache/pam-hardening/vagrant)
@@ -25,7 +27,6 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/.." && pwd)
 cache=${PAM_VAGRANT_CACHE:-/var/cache/pam-hardening/vagrant}
 validate_only=""
 case "${1:-}" in
@@ -106,7 +107,6 @@ vg() {
 started_libvirtd=""
 started_virtlogd=""
 autostarted_nets=""
-box_added=""
 vm_created=""
 ip_forward_before=$(cat /proc/sys/net/ipv4/ip_forward 2>/dev/null || echo "")
 
@@ -341,7 +341,6 @@ storage_and_box() {
     virsh_q pool-define-as "$name" dir --target "$run/pool" >/dev/null
     virsh_q pool-start "$name" >/dev/null
     vg box add --name debian/bookworm64 "$box_file"
-    box_added=1
 }
 
 up() {
