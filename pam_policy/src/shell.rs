@@ -76,16 +76,7 @@ pub(crate) fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: c_uint) -> 
     for _ in 0..policy.retry {
         let new = match pam_ext::new_authtok_noverify(pamh) {
             Ok(t) => t,
-            Err(_) => {
-                log(
-                    pamh,
-                    Priority::Notice,
-                    Some(&user),
-                    "aborted",
-                    "user aborted password change",
-                );
-                return PamResultCode::PAM_AUTHTOK_ERR;
-            }
+            Err(_) => return aborted(pamh, &user),
         };
         let verdict = if skip_checks {
             Ok(())
@@ -153,14 +144,7 @@ pub(crate) fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: c_uint) -> 
             }
             Err(_) => {
                 pam_ext::clear_authtok(pamh);
-                log(
-                    pamh,
-                    Priority::Notice,
-                    Some(&user),
-                    "aborted",
-                    "user aborted password change",
-                );
-                return PamResultCode::PAM_AUTHTOK_ERR;
+                return aborted(pamh, &user);
             }
         }
     }
@@ -242,6 +226,18 @@ impl WordSet for LazyDictionary {
     fn contains(&self, word: &str) -> bool {
         self.get().contains(word)
     }
+}
+
+/// The user gave up (the conversation failed or gave no password).
+fn aborted(pamh: &PamHandle, user: &str) -> PamResultCode {
+    log(
+        pamh,
+        Priority::Notice,
+        Some(user),
+        "aborted",
+        "user aborted password change",
+    );
+    PamResultCode::PAM_AUTHTOK_ERR
 }
 
 fn log(pamh: &PamHandle, priority: Priority, user: Option<&str>, outcome: &str, reason: &str) {
