@@ -8,9 +8,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use pam_totp::enrollment::{self, Enrollment, NewEnrollment, ScratchCode};
 use pam_totp::otp::Key;
-use pam_totp::secret_file::{Config, SecretFile};
-use pam_totp::store::{self, Account, AsUser, Rules};
+use pam_totp::store::{self, Account, AsUser, FileStore, Rules, StoreError, Target};
 use zeroize::Zeroizing;
 
 use crate::cli::Args;
@@ -18,7 +18,7 @@ use crate::failure::{Exit, Failure, describe};
 use crate::interrupt;
 use crate::qr::{Matrix, TerminalMode};
 use crate::terminal::{self, Terminal};
-use crate::token::{self, Kind, OsRandom};
+use crate::token::{self, Kind};
 
 /// The file pam_google_authenticator (and pam_totp) read by default.
 const DEFAULT_SECRET: &str = "~/.google_authenticator";
@@ -49,8 +49,14 @@ enum Output {
 pub fn run(args: &Args) -> Result<(), Failure> {
     let target = target_account(args.user.as_deref())?;
     let path = secret_path(args.secret.as_deref(), &target)?;
+    let store_target = Target {
+        user: target.clone(),
+        owner: target.clone(),
+        path: path.clone(),
+        rules: rules(&target),
+    };
     if args.new_scratch_codes {
-        return new_scratch_codes(args, &target, &path);
+        return new_scratch_codes(args, &store_target);
     }
     let output = if args.quiet {
         Output::Quiet
@@ -89,15 +95,14 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     }
 
     // Look before asking anything: no point scanning a code that cannot be saved.
-    check_target(&path, &target, args.force)?;
+    check_target(&store_target, args.force)?;
 
     let mut term = Terminal;
     let settings = ask_settings(args, time_based, &mut term)?;
 
-    let mut rng = OsRandom;
-    let key = token::new_key(&mut rng).map_err(Failure::system)?;
+    let key = token::new_key().map_err(Failure::system)?;
     let scratch = token::scratch_codes(
-        &mut rng,
+        &mut token::scratch_rng().map_err(Failure::system)?,
         usize::from(args.emergency_codes.unwrap_or(DEFAULT_SCRATCH_CODES)),
     )
     .map_err(Failure::system)?;
@@ -105,7 +110,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     // Only an issuer or account name of thousands of characters does not fit.
     let matrix = Matrix::encode(&uri).map_err(Failure::usage)?;
 
-    let mut images = Images::default();
+    let mut images = Images::new(&target);
     if let Some(png) = &args.qr_png {
         images.write(png, &matrix.to_png(PNG_SCALE))?;
     }
@@ -138,8 +143,8 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         None
     };
 
-    let file = secret_file(&key, &settings, confirmed, &scratch);
-    let replaced = write_secret(&path, &target, file.as_bytes(), args.force)?;
+    let file = secret_file(&key, &settings, confirmed, &scratch)?;
+    let replaced = write_secret(&store_target, &file, args.force)?;
     images.keep();
 
     match output {
@@ -174,7 +179,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
                 "disallow_reuse": settings.disallow_reuse,
                 "rate_limit": settings.rate_limit
                     .map(|(n, m)| serde_json::json!({"attempts": n, "seconds": m})),
-                "scratch_codes": scratch.iter().map(|c| format!("{c:08}")).collect::<Vec<_>>(),
+                "scratch_codes": scratch.iter().map(|c| format!("{:08}", c.value())).collect::<Vec<_>>(),
             });
             match settings.kind {
                 Kind::Totp { period } => {
@@ -328,7 +333,7 @@ fn describe_kind(kind: Kind) -> String {
     }
 }
 
-fn scratch_text(scratch: &[u32]) -> Zeroizing<String> {
+fn scratch_text(scratch: &[ScratchCode]) -> Zeroizing<String> {
     let mut text = Zeroizing::new(String::new());
     if scratch.is_empty() {
         return text;
@@ -338,7 +343,7 @@ fn scratch_text(scratch: &[u32]) -> Zeroizing<String> {
          Write them down now; they are not shown again:\n",
     );
     for c in scratch {
-        text.push_str(&format!("  {c:08}\n"));
+        text.push_str(&format!("  {:08}\n", c.value()));
     }
     text
 }
@@ -350,41 +355,37 @@ fn print(text: &str) -> Result<(), Failure> {
         .map_err(|e| Failure::system(format!("cannot write to standard output: {}", describe(&e))))
 }
 
-/// The file in the anchor CLI's layout: mode line, DISALLOW_REUSE,
-/// STEP_SIZE, WINDOW_SIZE, RATE_LIMIT, scratch codes. A confirmed
-/// time-based code's step is recorded as used, and a confirmed
+/// The enrollment in the anchor CLI's layout (see `Enrollment::new`). A
+/// confirmed time-based code's step is recorded as used, and a confirmed
 /// counter-based code moves the counter past it, so the code typed here
 /// cannot be replayed for a login.
 fn secret_file(
     key: &Key,
     settings: &Settings,
     confirmed: Option<u64>,
-    scratch: &[u32],
-) -> SecretFile {
-    let mut options: Vec<(&str, String)> = Vec::new();
-    match settings.kind {
-        Kind::Totp { period } => {
-            options.push(("TOTP_AUTH", String::new()));
-            if settings.disallow_reuse {
-                options.push((
-                    "DISALLOW_REUSE",
-                    confirmed.map(|s| s.to_string()).unwrap_or_default(),
-                ));
-            }
-            if settings.step_given {
-                options.push(("STEP_SIZE", period.to_string()));
-            }
-        }
-        Kind::Hotp { counter } => {
-            let next = confirmed.map_or(counter, |c| c + 1);
-            options.push(("HOTP_COUNTER", next.to_string()));
-        }
-    }
-    options.push(("WINDOW_SIZE", settings.window.to_string()));
-    if let Some((n, m)) = settings.rate_limit {
-        options.push(("RATE_LIMIT", format!("{n} {m}")));
-    }
-    SecretFile::create(key, &options, scratch)
+    scratch: &[ScratchCode],
+) -> Result<Enrollment, Failure> {
+    let new = match settings.kind {
+        Kind::Totp { period } => NewEnrollment {
+            kind: enrollment::Kind::Totp,
+            step: settings.step_given.then_some(u64::from(period)),
+            window: settings.window,
+            disallow_reuse: settings
+                .disallow_reuse
+                .then(|| confirmed.into_iter().collect()),
+            rate_limit: settings.rate_limit.map(|(n, m)| (n, u64::from(m))),
+        },
+        Kind::Hotp { counter } => NewEnrollment {
+            kind: enrollment::Kind::Hotp {
+                counter: confirmed.map_or(counter, |c| c + 1),
+            },
+            step: None,
+            window: settings.window,
+            disallow_reuse: None,
+            rate_limit: settings.rate_limit.map(|(n, m)| (n, u64::from(m))),
+        },
+    };
+    Enrollment::new(key.clone(), &new, scratch).map_err(Failure::usage)
 }
 
 fn now() -> u64 {
@@ -496,7 +497,8 @@ fn secret_path(template: Option<&str>, target: &Account) -> Result<PathBuf, Fail
 
 /// Checks, as the target user, that the file can be written: its directory
 /// exists and takes new files, and there is no enrollment unless `force`.
-fn check_target(path: &Path, target: &Account, force: bool) -> Result<(), Failure> {
+fn check_target(t: &Target, force: bool) -> Result<(), Failure> {
+    let (path, target) = (&t.path, &t.user);
     let _as = AsUser::take(target.uid, target.gid).map_err(Failure::system)?;
     match std::fs::symlink_metadata(path) {
         Ok(_) if !force => {
@@ -519,7 +521,7 @@ fn check_target(path: &Path, target: &Account, force: bool) -> Result<(), Failur
         Ok(_) => {
             // It will be replaced under the store's rules (owner, mode):
             // find out now whether it can be, not after the code is scanned.
-            store::open_locked(path, &rules(target)).map_err(|e| {
+            FileStore::default().examine(t).map_err(|e| {
                 Failure::system(format!("the existing enrollment cannot be replaced: {e}"))
             })?;
         }
@@ -556,28 +558,27 @@ fn check_target(path: &Path, target: &Account, force: bool) -> Result<(), Failur
     }
 }
 
-/// Writes the secret file as its user: a new file appears whole or not at
+/// Saves the enrollment as its user: a new file appears whole or not at
 /// all; with `force` an existing one is replaced atomically (a failure
 /// leaves it as it was). Returns whether a file was replaced.
-fn write_secret(path: &Path, target: &Account, bytes: &[u8], force: bool) -> Result<bool, Failure> {
-    let _as = AsUser::take(target.uid, target.gid).map_err(Failure::system)?;
-    match store::create_new(path, bytes) {
+fn write_secret(t: &Target, e: &Enrollment, force: bool) -> Result<bool, Failure> {
+    let store = FileStore::default();
+    match store.create(t, e) {
         Ok(()) => Ok(false),
-        Err(e) if e.already_exists() => {
+        Err(err) if err.already_exists() => {
             if !force {
                 return Err(Failure::new(
                     Exit::Exists,
                     format!(
                         "{} already exists; use --force to replace it",
-                        path.display()
+                        t.path.display()
                     ),
                 ));
             }
-            let locked = store::open_locked(path, &rules(target)).map_err(Failure::system)?;
-            locked.replace(bytes).map_err(Failure::system)?;
+            store.overwrite(t, e).map_err(Failure::store)?;
             Ok(true)
         }
-        Err(e) => Err(Failure::system(e)),
+        Err(err) => Err(Failure::store(err)),
     }
 }
 
@@ -591,46 +592,43 @@ fn rules(target: &Account) -> Rules {
 
 /// New scratch codes for an existing enrollment: the old codes are removed,
 /// the new ones appended, under the store's lock, atomically.
-fn new_scratch_codes(args: &Args, target: &Account, path: &Path) -> Result<(), Failure> {
+fn new_scratch_codes(args: &Args, t: &Target) -> Result<(), Failure> {
+    let (path, target) = (&t.path, &t.user);
     let count = usize::from(args.emergency_codes.unwrap_or(DEFAULT_SCRATCH_CODES));
-    let codes = token::scratch_codes(&mut OsRandom, count).map_err(Failure::system)?;
-    {
-        let _as = AsUser::take(target.uid, target.gid).map_err(Failure::system)?;
-        let locked = store::open_locked(path, &rules(target)).map_err(|e| match e {
-            store::StoreError::NotFound(_) => Failure::new(
-                Exit::Exists,
-                format!(
-                    "{} does not exist: {} is not enrolled",
-                    path.display(),
-                    target.name
-                ),
+    let codes = token::scratch_codes(&mut token::scratch_rng().map_err(Failure::system)?, count)
+        .map_err(Failure::system)?;
+    let result = FileStore::default().replace(t, |current| {
+        let mut next = current.clone();
+        next.replace_scratch_codes(&codes)
+            .map_err(StoreError::Malformed)?;
+        Ok(next)
+    });
+    result.map_err(|e| match e {
+        StoreError::NotFound(_) => Failure::new(
+            Exit::Exists,
+            format!(
+                "{} does not exist: {} is not enrolled",
+                path.display(),
+                target.name
             ),
-            e => Failure::system(e),
-        })?;
-        Config::parse(&locked.contents).map_err(|e| {
-            Failure::system(format!(
-                "{} is not a valid secret file: {e}",
-                path.display()
-            ))
-        })?;
-        let mut updated = locked.contents.clone();
-        if !updated.replace_scratch_codes(&codes) {
-            return Err(Failure::system(format!(
-                "cannot add scratch codes to {}: a line that is neither an option nor a \
-                 scratch code comes before them",
-                path.display()
-            )));
-        }
-        locked
-            .replace(updated.as_bytes())
-            .map_err(Failure::system)?;
-    }
+        ),
+        StoreError::Malformed(enrollment::FormatError::ScratchHidden) => Failure::system(format!(
+            "cannot add scratch codes to {}: a line that is neither an option nor a \
+             scratch code comes before them",
+            path.display()
+        )),
+        StoreError::Malformed(e) => Failure::system(format!(
+            "{} is not a valid secret file: {e}",
+            path.display()
+        )),
+        e => Failure::store(e),
+    })?;
     if args.json {
         let summary = serde_json::json!({
             "user": target.name,
             "uid": target.uid,
             "path": path.to_string_lossy(),
-            "scratch_codes": codes.iter().map(|c| format!("{c:08}")).collect::<Vec<_>>(),
+            "scratch_codes": codes.iter().map(|c| format!("{:08}", c.value())).collect::<Vec<_>>(),
         });
         return print(&format!("{summary}\n"));
     }
@@ -655,28 +653,57 @@ fn hostname() -> String {
 }
 
 /// QR image files written for this enrollment; removed again unless the
-/// enrollment is saved, since they hold the secret.
-#[derive(Default)]
+/// enrollment is saved, since they hold the secret. They are created and
+/// removed with the target user's file-system identity, by name within a
+/// handle on their directory: a path in the user's own tree cannot aim
+/// root's create or unlink at a file the user could not touch.
 struct Images {
-    paths: Vec<PathBuf>,
+    owner: (u32, u32),
+    files: Vec<interrupt::Placed>,
     keep: bool,
 }
 
 impl Images {
+    fn new(target: &Account) -> Self {
+        Images {
+            owner: (target.uid, target.gid),
+            files: Vec::new(),
+            keep: false,
+        }
+    }
+
     fn write(&mut self, path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| {
-                Failure::system(format!(
-                    "cannot create {}: {}",
-                    path.display(),
-                    describe(&e)
-                ))
-            })?;
-        self.paths.push(path.to_path_buf());
+        use nix::fcntl::{OFlag, open, openat};
+        use nix::sys::stat::Mode;
+        let _as = AsUser::take(self.owner.0, self.owner.1).map_err(Failure::system)?;
+        let cannot = |what: &str, e: nix::errno::Errno| {
+            Failure::system(format!("cannot {what} {}: {}", path.display(), e.desc()))
+        };
+        let (dir, name) = match (path.parent(), path.file_name()) {
+            (Some(d), Some(n)) if !d.as_os_str().is_empty() => (d, n),
+            (_, Some(n)) => (Path::new("."), n),
+            _ => {
+                return Err(Failure::usage(format!(
+                    "{} does not name a file",
+                    path.display()
+                )));
+            }
+        };
+        let dir_fd = open(
+            dir,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| cannot("open the directory of", e))?;
+        let flags =
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = openat(&dir_fd, name, flags, Mode::from_bits_truncate(0o600))
+            .map_err(|e| cannot("create", e))?;
+        let placed = interrupt::Placed::new(dir_fd, name).ok_or_else(|| {
+            Failure::usage(format!("{} is not a usable file name", path.display()))
+        })?;
+        self.files.push(placed);
+        let mut file = std::fs::File::from(fd);
         file.write_all(bytes)
             .and_then(|()| file.sync_all())
             .map_err(|e| {
@@ -685,9 +712,9 @@ impl Images {
     }
 
     /// Removes the files if the process is ended by a signal before [`Images::keep`].
-    fn guard_against_signals(&self) {
-        if !self.paths.is_empty() {
-            interrupt::remove_on_signal(&self.paths);
+    fn guard_against_signals(&mut self) {
+        if !self.files.is_empty() {
+            interrupt::remove_on_signal(std::mem::take(&mut self.files), self.owner);
         }
     }
 
@@ -699,10 +726,13 @@ impl Images {
 
 impl Drop for Images {
     fn drop(&mut self) {
-        if !self.keep {
-            for p in &self.paths {
-                let _ = std::fs::remove_file(p);
+        if !self.keep
+            && let Ok(_as) = AsUser::take(self.owner.0, self.owner.1)
+        {
+            for f in &self.files {
+                f.remove();
             }
+            interrupt::remove_now();
         }
     }
 }

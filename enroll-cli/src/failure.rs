@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use pam_totp::store::StoreError;
+
 /// Exit statuses (documented in `--help` and the README).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
@@ -38,6 +40,18 @@ impl Failure {
 
     pub fn usage(message: impl fmt::Display) -> Self {
         Failure::new(Exit::Usage, message.to_string())
+    }
+
+    /// A store error; a held lock reads as what it means to the user.
+    pub fn store(e: StoreError) -> Self {
+        match e {
+            StoreError::Busy(path) => Failure::system(format!(
+                "the enrollment in {} is busy: a login or another totp-enroll holds its lock; \
+                 nothing was changed, try again",
+                path.display()
+            )),
+            e => Failure::system(e),
+        }
     }
 }
 

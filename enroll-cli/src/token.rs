@@ -4,61 +4,47 @@
 
 use std::fmt::Write as _;
 
+use pam_totp::decision::{self, Window};
+use pam_totp::enrollment::ScratchCode;
 use pam_totp::otp::{self, Key};
+use rand::distr::{Distribution, Uniform};
+use rand::rngs::{OsRng, StdRng};
+use rand::{Rng, SeedableRng, TryRngCore};
 use zeroize::{Zeroize, Zeroizing};
 
 /// Bytes of a new secret: 160 bits, the size RFC 4226 recommends and
 /// current google-authenticator writes.
 pub const SECRET_BYTES: usize = 20;
 /// Digits of the codes the app shows (all that pam_google_authenticator checks).
-pub const DIGITS: u32 = 6;
-/// Scratch codes have exactly eight digits, the first not zero.
-const SCRATCH_LOW: u32 = 10_000_000;
-const SCRATCH_SPAN: u32 = 90_000_000;
-/// The largest multiple of `SCRATCH_SPAN` that fits in a u32: a draw at or
-/// above it is thrown away, so every code is equally likely (no modulo bias).
-const SCRATCH_ZONE: u64 = (1u64 << 32) / SCRATCH_SPAN as u64 * SCRATCH_SPAN as u64;
+pub const DIGITS: u32 = decision::DIGITS;
 
-/// A source of random bytes (the OS CSPRNG, or a fixed one in tests).
-pub trait Random {
-    fn fill(&mut self, buf: &mut [u8]) -> Result<(), String>;
-}
-
-/// The kernel's CSPRNG (getrandom(2)).
-pub struct OsRandom;
-
-impl Random for OsRandom {
-    fn fill(&mut self, buf: &mut [u8]) -> Result<(), String> {
-        getrandom::fill(buf).map_err(|e| format!("cannot read the system's random source: {e}"))
-    }
-}
-
-/// A new 160-bit secret.
-pub fn new_key(rng: &mut dyn Random) -> Result<Key, String> {
+/// A new 160-bit secret from the kernel's CSPRNG (getrandom(2)).
+pub fn new_key() -> Result<Key, String> {
     let mut bytes = vec![0u8; SECRET_BYTES];
-    if let Err(e) = rng.fill(&mut bytes) {
+    if let Err(e) = OsRng.try_fill_bytes(&mut bytes) {
         bytes.zeroize();
-        return Err(e);
+        return Err(format!("cannot read the system's random source: {e}"));
     }
     Ok(Key::new(bytes))
 }
 
-/// `count` distinct eight-digit scratch codes, each uniform over 10000000..=99999999.
-pub fn scratch_codes(rng: &mut dyn Random, count: usize) -> Result<Zeroizing<Vec<u32>>, String> {
+/// A generator for scratch codes, seeded from the kernel's CSPRNG.
+pub fn scratch_rng() -> Result<StdRng, String> {
+    StdRng::try_from_os_rng().map_err(|e| format!("cannot read the system's random source: {e}"))
+}
+
+/// `count` distinct scratch codes, each uniform over 10000000..=99999999.
+pub fn scratch_codes(
+    rng: &mut impl Rng,
+    count: usize,
+) -> Result<Zeroizing<Vec<ScratchCode>>, String> {
+    let range =
+        Uniform::new_inclusive(ScratchCode::MIN, ScratchCode::MAX).map_err(|e| e.to_string())?;
     let mut codes = Zeroizing::new(Vec::with_capacity(count));
-    let mut draws = 0u32;
     while codes.len() < count {
-        draws += 1;
-        if draws > 10_000 {
-            return Err("the random source keeps returning unusable values".into());
-        }
-        let mut raw = Zeroizing::new([0u8; 4]);
-        rng.fill(&mut raw[..])?;
-        let value = u64::from(u32::from_be_bytes(*raw));
-        if value >= SCRATCH_ZONE {
+        let Some(code) = ScratchCode::new(range.sample(rng)) else {
             continue;
-        }
-        let code = SCRATCH_LOW + (value % u64::from(SCRATCH_SPAN)) as u32;
+        };
         if !codes.contains(&code) {
             codes.push(code);
         }
@@ -146,22 +132,16 @@ pub fn check_label_part(what: &str, text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Where a code the user typed matches: the TOTP step or HOTP counter.
-/// TOTP looks at the steps pam_google_authenticator would accept with this
-/// window (`-(w-1)/2 ..= w/2` around now); HOTP at the next `window` counters.
+/// Where a code the user typed matches: the TOTP step or HOTP counter,
+/// within the window pam_totp applies (`decision::Window`).
 pub fn find_code(key: &Key, kind: Kind, window: u32, now: u64, code: u32) -> Option<u64> {
-    let window = u64::from(window.max(1));
+    let window = Window::new(window);
+    let key = key.hotp_key();
     match kind {
         Kind::Totp { period } => {
-            let now_step = otp::time_step(now, u64::from(period));
-            let back = (window - 1) / 2;
-            let forward = window / 2;
-            (now_step.saturating_sub(back)..=now_step + forward)
-                .find(|&s| otp::codes_equal(otp::hotp(key, s, DIGITS), code))
+            window.find_totp(&key, otp::time_step(now, u64::from(period)), code)
         }
-        Kind::Hotp { counter } => {
-            (counter..counter + window).find(|&c| otp::codes_equal(otp::hotp(key, c, DIGITS), code))
-        }
+        Kind::Hotp { counter } => window.find_hotp(&key, counter, code),
     }
 }
 
@@ -181,27 +161,10 @@ pub fn parse_code(text: &str) -> Option<u32> {
 mod tests {
     use super::*;
 
-    /// Returns the given 32-bit values in turn.
-    struct Fixed(Vec<u32>);
-
-    impl Random for Fixed {
-        fn fill(&mut self, buf: &mut [u8]) -> Result<(), String> {
-            for chunk in buf.chunks_mut(4) {
-                let v = if self.0.is_empty() {
-                    0
-                } else {
-                    self.0.remove(0)
-                };
-                chunk.copy_from_slice(&v.to_be_bytes()[..chunk.len()]);
-            }
-            Ok(())
-        }
-    }
-
     #[test]
     fn secrets_are_160_bits_and_32_base32_characters() {
-        let a = new_key(&mut OsRandom).unwrap();
-        let b = new_key(&mut OsRandom).unwrap();
+        let a = new_key().unwrap();
+        let b = new_key().unwrap();
         assert_eq!(a.as_bytes().len(), 20);
         assert_eq!(a.to_base32().len(), 32);
         assert_ne!(a.as_bytes(), b.as_bytes());
@@ -209,42 +172,34 @@ mod tests {
 
     #[test]
     fn scratch_codes_are_unique_eight_digit_numbers() {
+        let mut rng = scratch_rng().unwrap();
         for _ in 0..50 {
-            let codes = scratch_codes(&mut OsRandom, 10).unwrap();
+            let codes = scratch_codes(&mut rng, 10).unwrap();
             assert_eq!(codes.len(), 10);
             for c in codes.iter() {
-                assert_eq!(c.to_string().len(), 8, "{c}");
+                assert_eq!(c.value().to_string().len(), 8);
             }
-            let mut sorted = codes.to_vec();
+            let mut sorted: Vec<u32> = codes.iter().map(|c| c.value()).collect();
             sorted.sort_unstable();
             sorted.dedup();
             assert_eq!(sorted.len(), 10);
         }
     }
 
+    /// Both ends of the range come up, and the first digit is spread evenly
+    /// (a modulo bias would favour the low digits).
     #[test]
-    fn draws_that_would_bias_the_codes_are_redrawn_and_duplicates_dropped() {
-        let zone = SCRATCH_ZONE as u32;
-        let mut rng = Fixed(vec![zone, u32::MAX, 5, 5, zone - 1, 90_000_000]);
-        let codes = scratch_codes(&mut rng, 3).unwrap();
-        assert_eq!(
-            codes.as_slice(),
-            &[10_000_005, 10_000_000 + (zone - 1) % 90_000_000, 10_000_000]
-        );
-        assert_eq!(zone, 4_230_000_000);
-    }
-
-    #[test]
-    fn zero_codes_asks_nothing_of_the_random_source() {
-        struct Broken;
-        impl Random for Broken {
-            fn fill(&mut self, _: &mut [u8]) -> Result<(), String> {
-                Err("broken".into())
-            }
+    fn scratch_codes_cover_the_range_evenly() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let codes = scratch_codes(&mut rng, 90_000).unwrap();
+        let mut first = [0usize; 10];
+        for c in codes.iter() {
+            first[(c.value() / 10_000_000) as usize] += 1;
         }
-        assert!(scratch_codes(&mut Broken, 0).unwrap().is_empty());
-        assert!(scratch_codes(&mut Broken, 1).is_err());
-        assert!(new_key(&mut Broken).is_err());
+        assert_eq!(first[0], 0);
+        for (d, n) in first.iter().enumerate().skip(1) {
+            assert!((9_000..11_000).contains(n), "first digit {d}: {n}");
+        }
     }
 
     #[test]
@@ -287,6 +242,9 @@ mod tests {
     fn codes_match_within_the_window_only() {
         let key = otp::decode_base32("2SH3V3GDW7ZNMGYE").unwrap();
         let totp = Kind::Totp { period: 30 };
+        // The window is pam_totp's: WINDOW_SIZE 4 is one step back, two ahead.
+        assert!(find_code(&key, totp, 4, 9998 * 30, 50548).is_some());
+        assert!(find_code(&key, totp, 4, 10002 * 30, 50548).is_none());
         // 050548 is the code of step 10000.
         for (now_step, found) in [(9999, true), (10000, true), (10001, true), (10002, false)] {
             let r = find_code(&key, totp, 3, now_step * 30 + 7, 50548);

@@ -16,8 +16,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use pam_totp::enrollment::Enrollment as SecretFile;
 use pam_totp::otp;
-use pam_totp::secret_file::SecretFile;
 
 const BIN: &str = env!("CARGO_BIN_EXE_totp-enroll");
 /// No run of the program may take longer than this (it must never wait for input it cannot get).
@@ -466,12 +466,12 @@ fn uri_and_json_output_for_scripts() {
             "otpauth://totp/Example:bob?secret={b32}&issuer=Example&algorithm=SHA1&digits=6&period=60"
         )
     );
-    let file = SecretFile::from_bytes(std::fs::read(&secret).unwrap());
-    assert_eq!(file.scratch_codes().len(), 7);
-    assert_eq!(file.get("STEP_SIZE"), Some(&b"60"[..]));
-    assert_eq!(file.get("RATE_LIMIT"), Some(&b"4 60"[..]));
-    assert_eq!(file.get("WINDOW_SIZE"), Some(&b"5"[..]));
-    assert_eq!(file.get("DISALLOW_REUSE"), Some(&b""[..]));
+    let file = SecretFile::parse(&std::fs::read(&secret).unwrap()).unwrap();
+    assert_eq!(file.scratch_values().len(), 7);
+    assert_eq!(file.option_text("STEP_SIZE"), Some(&b"60"[..]));
+    assert_eq!(file.option_text("RATE_LIMIT"), Some(&b"4 60"[..]));
+    assert_eq!(file.option_text("WINDOW_SIZE"), Some(&b"5"[..]));
+    assert_eq!(file.option_text("DISALLOW_REUSE"), Some(&b""[..]));
 
     let secret = dir.file("json");
     let out = run(&[
@@ -496,11 +496,15 @@ fn uri_and_json_output_for_scripts() {
         )
     );
     let text = std::fs::read_to_string(&secret).unwrap();
-    let file = SecretFile::from_bytes(text.clone().into_bytes());
+    let file = SecretFile::parse(&text.clone().into_bytes()).unwrap();
     assert_eq!(text.lines().next(), Some(b32));
-    assert_eq!(file.get("HOTP_COUNTER"), Some(&b"1"[..]));
-    assert_eq!(file.get("TOTP_AUTH"), None);
-    let codes: Vec<String> = file.scratch_codes().iter().map(|c| c.to_string()).collect();
+    assert_eq!(file.option_text("HOTP_COUNTER"), Some(&b"1"[..]));
+    assert_eq!(file.option_text("TOTP_AUTH"), None);
+    let codes: Vec<String> = file
+        .scratch_values()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
     let listed: Vec<String> = v["scratch_codes"]
         .as_array()
         .unwrap()
@@ -904,21 +908,23 @@ fn new_scratch_codes_replace_the_old_ones_and_keep_the_secret() {
     ])
     .expect(0);
     let before = std::fs::read_to_string(&secret).unwrap();
-    let old = SecretFile::from_bytes(before.clone().into_bytes()).scratch_codes();
+    let old = SecretFile::parse(&before.clone().into_bytes())
+        .unwrap()
+        .scratch_values();
     assert_eq!(old.len(), 3);
 
     let out = run(&["--new-scratch-codes", "-e", "7", "-s", &secret, "--json"]);
     out.expect(0);
     let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
     let after = std::fs::read_to_string(&secret).unwrap();
-    let file = SecretFile::from_bytes(after.clone().into_bytes());
+    let file = SecretFile::parse(&after.clone().into_bytes()).unwrap();
     let listed: Vec<u32> = v["scratch_codes"]
         .as_array()
         .unwrap()
         .iter()
         .map(|c| c.as_str().unwrap().parse().unwrap())
         .collect();
-    assert_eq!(file.scratch_codes(), listed);
+    assert_eq!(file.scratch_values(), listed);
     assert_eq!(listed.len(), 7);
     assert!(listed.iter().all(|c| !old.contains(c)));
     // Everything but the codes is as it was.
@@ -941,7 +947,9 @@ fn new_scratch_codes_replace_the_old_ones_and_keep_the_secret() {
         .collect();
     assert_eq!(
         shown,
-        SecretFile::from_bytes(std::fs::read(&secret).unwrap()).scratch_codes()
+        SecretFile::parse(&std::fs::read(&secret).unwrap())
+            .unwrap()
+            .scratch_values()
     );
     assert_eq!(shown.len(), 5);
     run(&["--new-scratch-codes", "-s", &dir.file("nobody-here")]).expect_error(3, "not enrolled");
@@ -1155,12 +1163,12 @@ fn interactive_enrollment_asks_checks_the_code_then_saves() {
     t.expect("Code confirmed.");
     let (code, text) = t.wait();
     assert_eq!(code, 0, "{text}");
-    let file = SecretFile::from_bytes(std::fs::read(&secret).unwrap());
-    assert_eq!(file.get("WINDOW_SIZE"), Some(&b"17"[..]));
-    assert_eq!(file.get("RATE_LIMIT"), Some(&b"3 30"[..]));
-    assert!(file.get("TOTP_AUTH").is_some());
+    let file = SecretFile::parse(&std::fs::read(&secret).unwrap()).unwrap();
+    assert_eq!(file.option_text("WINDOW_SIZE"), Some(&b"17"[..]));
+    assert_eq!(file.option_text("RATE_LIMIT"), Some(&b"3 30"[..]));
+    assert!(file.option_text("TOTP_AUTH").is_some());
     // The confirmed code's step is spent: it cannot be replayed for a login.
-    let step = String::from_utf8(file.get("DISALLOW_REUSE").unwrap().to_vec()).unwrap();
+    let step = String::from_utf8(file.option_text("DISALLOW_REUSE").unwrap().to_vec()).unwrap();
     assert_eq!(step, (now() / 30).to_string(), "{text}");
     // The scratch codes shown are those saved, shown once, after saving.
     let after_saved = text
@@ -1171,7 +1179,7 @@ fn interactive_enrollment_asks_checks_the_code_then_saves() {
         .lines()
         .filter_map(|l| l.trim().parse().ok())
         .collect();
-    assert_eq!(shown, file.scratch_codes());
+    assert_eq!(shown, file.scratch_values());
     assert_eq!(shown.len(), 5);
     let mode = std::fs::metadata(&secret).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o600);
@@ -1244,9 +1252,9 @@ fn interactive_counter_based_confirmation_moves_the_counter_past_the_code() {
     t.expect("Code confirmed.");
     let (code, text) = t.wait();
     assert_eq!(code, 0, "{text}");
-    let file = SecretFile::from_bytes(std::fs::read(&secret).unwrap());
-    assert_eq!(file.get("HOTP_COUNTER"), Some(&b"3"[..]));
-    assert_eq!(file.get("WINDOW_SIZE"), Some(&b"3"[..]));
+    let file = SecretFile::parse(&std::fs::read(&secret).unwrap()).unwrap();
+    assert_eq!(file.option_text("HOTP_COUNTER"), Some(&b"3"[..]));
+    assert_eq!(file.option_text("WINDOW_SIZE"), Some(&b"3"[..]));
 }
 
 #[test]
@@ -1315,12 +1323,12 @@ fn concurrent_enrollments_never_replace_each_other_without_force() {
             v["secret"].as_str().unwrap().to_owned()
         })
         .collect();
-    let file = SecretFile::from_bytes(std::fs::read(&secret).unwrap());
-    let text = String::from_utf8(file.as_bytes().to_vec()).unwrap();
+    let file = SecretFile::parse(&std::fs::read(&secret).unwrap()).unwrap();
+    let text = String::from_utf8(file.encode().to_vec()).unwrap();
     assert!(
         secrets.iter().any(|s| text.starts_with(&format!("{s}\n"))),
         "{text}"
     );
-    assert_eq!(file.scratch_codes().len(), 5, "{text}");
+    assert_eq!(file.scratch_values().len(), 5, "{text}");
     assert_eq!(dir.list(), ["secret"]);
 }

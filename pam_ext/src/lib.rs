@@ -397,10 +397,25 @@ pub fn log_decision(
     );
 }
 
+/// Characters that change how the text around them is shown without being
+/// control characters: bidirectional marks, embeddings, overrides and
+/// isolates, and the line and paragraph separators. A user name or rhost
+/// holding one could make an admin read a line in another order.
+fn reorders_text(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}'
+    )
+}
+
 fn escape_field(text: &str, unquoted: bool) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() || c == '\\' || (unquoted && (c.is_whitespace() || c == '"')) {
+        if c.is_control()
+            || reorders_text(c)
+            || c == '\\'
+            || (unquoted && (c.is_whitespace() || c == '"'))
+        {
             for b in c.to_string().bytes() {
                 out.push_str(&format!("\\x{b:02x}"));
             }
@@ -425,5 +440,20 @@ mod tests {
         );
         assert_eq!(escape_field("a b \"q\"\r", false), "a b \"q\"\\x0d");
         assert_eq!(escape_field("ß é", false), "ß é");
+    }
+
+    #[test]
+    fn characters_that_reorder_text_are_escaped() {
+        for c in [
+            '\u{061C}', '\u{200E}', '\u{200F}', '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}',
+            '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{2028}', '\u{2029}',
+        ] {
+            for unquoted in [true, false] {
+                let shown = escape_field(&format!("a{c}b"), unquoted);
+                assert!(!shown.contains(c), "{c:?} -> {shown}");
+                assert!(shown.starts_with("a\\x") && shown.ends_with('b'), "{shown}");
+            }
+        }
+        assert_eq!(escape_field("\u{202e}", true), "\\xe2\\x80\\xae");
     }
 }

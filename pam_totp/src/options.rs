@@ -2,6 +2,8 @@
 //! meanings are pam_google_authenticator's, so an existing PAM line keeps
 //! working when only the module name changes.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 
 /// The default prompt, as pam_google_authenticator shows it.

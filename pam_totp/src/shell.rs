@@ -1,34 +1,48 @@
-//! The PAM shell: reads items and options, talks to the user, runs the store
-//! and the decision, maps the outcome to one PAM code (in `Outcome::code`)
-//! and writes one syslog line per decision. Never a code, a secret or a
+//! The PAM shell: items and options in, the conversation, the store's
+//! transaction, then one PAM code (chosen in `Outcome::code`), at most one
+//! message and one syslog line per decision. Never a code, a secret or a
 //! scratch code in a log line.
 //!
-//! The store's lock is not held while the user types: the file is read once
-//! before the prompt (grace period, rate limit) and again, under the lock,
-//! for the check and the update, so two logins can never both spend one code.
+//! What the client sees does not depend on the account: an unknown user, a
+//! user who is not enrolled (without `nullok`) and a broken store get the
+//! same prompts as a wrong code. A rate-limited login is asked for its code
+//! too, and told why it is refused after answering.
 
 use std::ffi::{CStr, c_uint};
-use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use pam_ext::{Conversation, PamConversation, PamHandle, PamResultCode, Priority, StrItem};
 use zeroize::Zeroizing;
 
+use crate::decision::{self, Accepted, Attempt, Candidate, Gate, Refused, Rules};
+use crate::enrollment::GraceHost;
 use crate::options::{OptionError, Options, StoreOwner};
-use crate::secret_file::{Config, SecretFile};
-use crate::store::{self, Account, AsUser, Locked, Rules, StoreError};
-use crate::verify::{self, Accepted, Candidate, Check, Gate, Refused};
+use crate::store::{self, FileStore, Store, StoreError, Target};
+
+/// The messages the user may be shown, each written once.
+pub mod messages {
+    pub const REUSED: &str =
+        "This verification code was already used. Wait for the next code and try again.";
+
+    pub fn throttled(retry_after: u64) -> String {
+        format!("Too many login attempts. Please try again in {retry_after} seconds.")
+    }
+
+    pub fn save_failed(why: &str) -> String {
+        format!("Could not save the login state: {why}.")
+    }
+}
 
 /// What was decided; `code` is the one place outcomes become PAM codes.
 #[derive(Debug)]
 enum Outcome {
-    Success(&'static str),
+    Success(String),
     /// Wrong, reused or missing code, skew learning, not enrolled without nullok.
     Failure(&'static str, String),
     /// Not enrolled and `nullok`.
     Ignore,
     UnknownUser,
-    /// The secret file cannot be read, parsed or saved.
+    /// The store cannot be read, parsed, locked or saved.
     StoreUnavailable(&'static str, String),
     Throttled(u64),
     ConfigError(String),
@@ -50,7 +64,7 @@ impl Outcome {
     /// (outcome word for the log line, reason).
     fn describe(&self) -> (&'static str, String) {
         match self {
-            Outcome::Success(how) => ("success", (*how).to_owned()),
+            Outcome::Success(how) => ("success", how.clone()),
             Outcome::Failure(word, why) => (word, why.clone()),
             Outcome::Ignore => ("not-enrolled", "no secret file; nullok".to_owned()),
             Outcome::UnknownUser => ("unknown-user", "no such user".to_owned()),
@@ -59,6 +73,10 @@ impl Outcome {
             Outcome::ConfigError(why) => ("config-error", why.clone()),
         }
     }
+}
+
+fn store_error(e: &StoreError) -> Outcome {
+    Outcome::StoreUnavailable("store-error", e.to_string())
 }
 
 pub(crate) fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: c_uint) -> PamResultCode {
@@ -73,7 +91,7 @@ pub(crate) fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: c_uint) 
                 Outcome::Failure("no-user", "could not get the user name".into()),
             ),
             Ok(user) => {
-                let outcome = Login::new(pamh, flags, &options, &user).run();
+                let outcome = Login::new(pamh, flags, &options).run(&user);
                 (Some(user), outcome)
             }
         },
@@ -86,35 +104,61 @@ pub(crate) fn setcred(_pamh: &mut PamHandle, _args: &[&CStr], _flags: c_uint) ->
     PamResultCode::PAM_SUCCESS
 }
 
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// One input of the login: its readings as codes, the raw text (for
+/// `forward_pass`), whether another follows, and what to log if nothing matched.
+struct Input<'i> {
+    found: Vec<Candidate>,
+    raw: &'i [u8],
+    last: bool,
+    no_match: &'static str,
+}
+
+impl Input<'_> {
+    /// No usable input: the attempt is still counted.
+    fn none(why: &'static str) -> Self {
+        Input {
+            found: Vec::new(),
+            raw: &[],
+            last: true,
+            no_match: why,
+        }
+    }
+}
+
+/// After one input: decided, or try the next input.
+enum Step {
+    Done(Outcome),
+    Next { hotp_tried: bool },
+}
+
 /// One login attempt.
 struct Login<'a> {
     pamh: &'a mut PamHandle,
     flags: c_uint,
     options: &'a Options,
-    user: &'a str,
-    rhost: Option<String>,
-    now: u64,
-}
-
-/// Where the secret is and as whom it is read and written.
-struct Target {
-    path: PathBuf,
-    owner: Account,
+    /// PAM_RHOST when it is a host name or an IP literal (the only kind recorded).
+    host: Option<GraceHost>,
+    /// PAM_RHOST was set but is no host name: it is not recorded.
+    odd_rhost: bool,
 }
 
 impl<'a> Login<'a> {
-    fn new(pamh: &'a mut PamHandle, flags: c_uint, options: &'a Options, user: &'a str) -> Self {
+    fn new(pamh: &'a mut PamHandle, flags: c_uint, options: &'a Options) -> Self {
         let rhost = pam_ext::item_string(pamh, StrItem::RHost).filter(|h| !h.is_empty());
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let host = rhost.as_deref().and_then(GraceHost::parse);
+        let odd_rhost = rhost.is_some() && host.is_none();
         Self {
             pamh,
             flags,
             options,
-            user,
-            rhost,
-            now,
+            host,
+            odd_rhost,
         }
     }
 
@@ -128,121 +172,73 @@ impl<'a> Login<'a> {
         }
     }
 
-    fn run(&mut self) -> Outcome {
-        let target = match self.target() {
+    fn run(&mut self, user: &str) -> Outcome {
+        let target = match self.target(user) {
             Ok(Some(t)) => t,
             Ok(None) => {
-                // Ask anyway, so an unknown name looks like a known one.
-                let _ = self.read_input();
+                self.answer_in_vain();
                 return Outcome::UnknownUser;
             }
             Err(outcome) => return outcome,
         };
         self.debug(&format!("secret file \"{}\"", target.path.display()));
-        let snapshot = match self.before_prompt(&target) {
-            Ok((Gate::Proceed, snapshot)) => snapshot,
-            Ok((Gate::Grace, _)) => return Outcome::Success("within grace period"),
-            Ok((Gate::Throttled { retry_after }, _)) => {
-                self.conv().error(&format!(
-                    "Too many login attempts. Please try again in {retry_after} seconds."
-                ));
-                return Outcome::Throttled(retry_after);
-            }
+        let store = FileStore::default();
+        let grace = self.options.grace_period;
+        match store.before_prompt(&target, self.host.as_ref(), grace, now()) {
+            Ok(Gate::Grace) => return Outcome::Success("within grace period".into()),
+            Ok(Gate::Ask) => {}
             Err(StoreError::NotFound(_)) if self.options.nullok => return Outcome::Ignore,
-            Err(e) => {
-                let _ = self.read_input();
-                return match e {
-                    StoreError::NotFound(p) => Outcome::Failure(
-                        "not-enrolled",
-                        format!("no secret file \"{}\"", p.display()),
-                    ),
-                    e => Outcome::StoreUnavailable("store-error", e.to_string()),
-                };
+            Err(StoreError::NotFound(p)) => {
+                self.answer_in_vain();
+                return Outcome::Failure(
+                    "not-enrolled",
+                    format!("no secret file \"{}\"", p.display()),
+                );
             }
-        };
-        self.check_input(&target, &snapshot)
+            Err(e) => {
+                self.answer_in_vain();
+                return store_error(&e);
+            }
+        }
+        self.check(&store, &target)
     }
 
-    /// Resolves the account and the secret path; `Ok(None)` for an unknown user.
-    fn target(&self) -> Result<Option<Target>, Outcome> {
-        let store_err = |e: StoreError| Outcome::StoreUnavailable("store-error", e.to_string());
-        let Some(account) = store::account_by_name(self.user).map_err(store_err)? else {
+    /// Resolves the account, the store owner and the secret path; `Ok(None)`
+    /// for an unknown user. `${USER}` is the passwd name of the account, so
+    /// a name that NSS matches case-insensitively finds the same file.
+    fn target(&self, user: &str) -> Result<Option<Target>, Outcome> {
+        let Some(account) = store::account_by_name(user).map_err(|e| store_error(&e))? else {
             return Ok(None);
         };
         let owner = match &self.options.owner {
             StoreOwner::TargetUser => account.clone(),
             StoreOwner::Name(n) => store::account_by_name(n)
-                .map_err(store_err)?
+                .map_err(|e| store_error(&e))?
                 .ok_or_else(|| Outcome::ConfigError(format!("user=\"{n}\": no such user")))?,
             StoreOwner::Uid(u) => store::account_by_uid(*u)
-                .map_err(store_err)?
+                .map_err(|e| store_error(&e))?
                 .ok_or_else(|| Outcome::ConfigError(format!("user={u}: no such uid")))?,
         };
-        let path = store::expand_secret_path(&self.options.secret, self.user, Some(&account.home))
-            .map_err(store_err)?;
-        Ok(Some(Target { path, owner }))
+        Target::new(
+            account,
+            owner,
+            &self.options.secret,
+            !self.options.no_strict_owner,
+            self.options.allowed_perm,
+        )
+        .map(Some)
+        .map_err(|e| store_error(&e))
     }
 
-    fn rules(&self, target: &Target) -> Rules {
+    fn rules(&self) -> Rules {
         Rules {
-            owner: target.owner.uid,
-            check_owner: !self.options.no_strict_owner,
-            allowed_perm: self.options.allowed_perm,
+            skew_learning: !self.options.noskewadj,
+            advance_hotp_on_failure: !self.options.no_increment_hotp,
+            grace_period: self.options.grace_period,
         }
     }
 
-    /// Opens the file as its owner and runs `work` on it under the lock.
-    fn with_file<T>(
-        &self,
-        target: &Target,
-        work: impl FnOnce(&Locked) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let _identity = AsUser::take(target.owner.uid, target.owner.gid)?;
-        let locked = store::open_locked(&target.path, &self.rules(target))?;
-        work(&locked)
-    }
-
-    /// Reads the file (as its owner, without a lock), then applies the grace
-    /// period and the rate limit; a recorded attempt is saved under the lock.
-    /// Returns the gate and what the file said, for the check after the prompt.
-    fn before_prompt(&self, target: &Target) -> Result<(Gate, SecretFile), StoreError> {
-        let (rhost, now, grace) = (self.rhost.as_deref(), self.now, self.options.grace_period);
-        let snapshot = {
-            let _identity = AsUser::take(target.owner.uid, target.owner.gid)?;
-            store::read(&target.path, &self.rules(target))?
-        };
-        let cfg = parse(&snapshot)?;
-        let mut probe = snapshot.clone();
-        let gate = verify::before_prompt(&mut probe, &cfg, now, rhost, grace);
-        if gate == Gate::Grace || probe == snapshot {
-            return Ok((gate, snapshot));
-        }
-        // RATE_LIMIT records this attempt: read again and save under the lock.
-        let (gate, save, fresh) = self.with_file(target, |locked| {
-            let mut file = locked.contents.clone();
-            let cfg = parse(&file)?;
-            let gate = verify::before_prompt(&mut file, &cfg, now, rhost, grace);
-            let save = (file != locked.contents).then(|| locked.replace(file.as_bytes()));
-            Ok((gate, save, file))
-        })?;
-        match save {
-            Some(Err(e)) if !self.options.allow_readonly => {
-                self.tell_save_failed(&e);
-                Err(e)
-            }
-            _ => Ok((gate, fresh)),
-        }
-    }
-
-    fn tell_save_failed(&self, e: &StoreError) {
-        let why = e
-            .errno()
-            .map_or_else(|| e.to_string(), |n| n.desc().to_owned());
-        self.conv()
-            .error(&format!("Could not save the login state: {why}."));
-    }
-
-    /// Asks for the code (or takes it from PAM_AUTHTOK per the options).
+    /// Asks for the code (unless `use_first_pass`); `None` when there is no answer.
     fn read_input(&mut self) -> Option<Zeroizing<Vec<u8>>> {
         if self.options.use_first_pass {
             return None;
@@ -260,148 +256,132 @@ impl<'a> Login<'a> {
         (!answer.is_empty()).then_some(answer)
     }
 
-    fn check_input(&mut self, target: &Target, snapshot: &SecretFile) -> Outcome {
-        let mut hotp_attempted = false;
+    fn authtok(&mut self) -> Option<Zeroizing<Vec<u8>>> {
         let first_pass = self.options.try_first_pass || self.options.use_first_pass;
-        if first_pass && let Ok(Some(token)) = pam_ext::get_authtok(self.pamh, false) {
-            let found = verify::candidates(&token, false);
-            let last = self.options.use_first_pass;
-            if let Some(outcome) =
-                self.check_candidates(target, snapshot, &token, &found, last, &mut hotp_attempted)
-            {
-                return outcome;
-            }
+        if !first_pass {
+            return None;
         }
-        if self.options.use_first_pass {
-            return self.finish_without_match(
-                target,
-                snapshot,
-                hotp_attempted,
-                "no usable code in PAM_AUTHTOK",
-            );
-        }
-        let Some(input) = self.read_input() else {
-            return self.finish_without_match(target, snapshot, hotp_attempted, "no code received");
-        };
-        let found = verify::candidates(&input, !self.options.forward_pass);
-        self.check_candidates(target, snapshot, &input, &found, true, &mut hotp_attempted)
-            .unwrap_or_else(|| Outcome::Failure("wrong-code", "no code matched".into()))
+        pam_ext::get_authtok(self.pamh, false).ok().flatten()
     }
 
-    /// A failed attempt may still need saving (HOTP counter).
-    fn finish_without_match(
-        &mut self,
-        target: &Target,
-        snapshot: &SecretFile,
-        hotp_attempted: bool,
-        why: &str,
-    ) -> Outcome {
-        let mut attempted = hotp_attempted;
-        if attempted
-            && let Some(outcome @ Outcome::StoreUnavailable(..)) =
-                self.check_candidates(target, snapshot, &[], &[], true, &mut attempted)
-        {
-            return outcome;
-        }
-        Outcome::Failure("wrong-code", why.to_owned())
+    /// The inputs a wrong code would be asked for, asked and dropped.
+    fn answer_in_vain(&mut self) {
+        let _ = self.authtok();
+        let _ = self.read_input();
     }
 
-    /// Checks the candidates and saves what the decision changed. A decision
-    /// that changes nothing is taken on the file as read before the prompt
-    /// (as pam_google_authenticator does); one that changes the file is taken
-    /// again on a fresh read under the lock, so two logins can never both
-    /// spend one code. `None` when nothing matched and more input may follow.
-    fn check_candidates(
-        &mut self,
-        target: &Target,
-        snapshot: &SecretFile,
-        input: &[u8],
-        found: &[Candidate],
-        last: bool,
-        hotp_attempted: &mut bool,
-    ) -> Option<Outcome> {
-        let options = self.options;
-        let rhost = self.rhost.clone();
-        let rules = verify::Rules {
-            now: self.now,
-            skew_learning: !options.noskewadj,
-            advance_hotp_on_failure: !options.no_increment_hotp,
-            grace_host: (options.grace_period > 0)
-                .then_some(rhost.as_deref())
-                .flatten(),
-            last,
-        };
-        let decide = |file: &mut SecretFile, attempted: &mut bool| -> Result<_, StoreError> {
-            let cfg = parse(file)?;
-            Ok(verify::decide(file, &cfg, found, &rules, attempted))
-        };
-        let mut probe = snapshot.clone();
-        let mut attempted = *hotp_attempted;
-        let quick = decide(&mut probe, &mut attempted);
-        let result = match quick {
-            Ok((verdict, used)) if probe == *snapshot => {
-                *hotp_attempted = attempted;
-                Ok((verdict, used, None))
+    /// The inputs in the anchor's order: PAM_AUTHTOK first with
+    /// `try_first_pass`/`use_first_pass`, then the prompt (not with `use_first_pass`).
+    fn check(&mut self, store: &impl Store, target: &Target) -> Outcome {
+        let mut hotp_tried = false;
+        if let Some(token) = self.authtok() {
+            let input = Input {
+                found: decision::candidates(&token, false),
+                raw: &token,
+                last: self.options.use_first_pass,
+                no_match: "no code matched",
+            };
+            match self.attempt(store, target, &input, hotp_tried) {
+                Step::Done(outcome) => return outcome,
+                Step::Next { hotp_tried: h } => hotp_tried = h,
             }
-            _ => self.with_file(target, |locked| {
-                let mut file = locked.contents.clone();
-                let (verdict, used) = decide(&mut file, hotp_attempted)?;
-                let save = (file != locked.contents).then(|| locked.replace(file.as_bytes()));
-                Ok((verdict, used, save))
-            }),
+        }
+        let answer = self.read_input();
+        let input = match (&answer, self.options.use_first_pass) {
+            (_, true) => Input::none("no usable code in PAM_AUTHTOK"),
+            (Some(a), false) => Input {
+                found: decision::candidates(a, !self.options.forward_pass),
+                raw: a,
+                last: true,
+                no_match: "no code matched",
+            },
+            (None, false) => Input::none("no code received"),
         };
-        let (verdict, used, save) = match result {
-            Ok(r) => r,
-            Err(e) => return Some(Outcome::StoreUnavailable("store-error", e.to_string())),
+        match self.attempt(store, target, &input, hotp_tried) {
+            Step::Done(outcome) => outcome,
+            // A last input is always decided.
+            Step::Next { .. } => Outcome::Failure("wrong-code", input.no_match.to_owned()),
+        }
+    }
+
+    /// One input through the store's transaction; the clock is read now,
+    /// when the answer has arrived.
+    fn attempt(
+        &mut self,
+        store: &impl Store,
+        target: &Target,
+        input: &Input<'_>,
+        hotp_tried: bool,
+    ) -> Step {
+        let attempt = Attempt {
+            candidates: &input.found,
+            rules: self.rules(),
+            host: self.host.as_ref(),
+            last: input.last,
+            hotp_tried,
         };
-        if let Some(Err(e)) = &save {
-            self.tell_save_failed(e);
+        let decided = match store.attempt(target, &attempt, now()) {
+            Ok(d) => d,
+            Err(e) => return Step::Done(store_error(&e)),
+        };
+        if let Some(e) = &decided.unsaved {
+            let why = e
+                .errno()
+                .map_or_else(|| e.to_string(), |n| n.desc().to_owned());
+            self.conv().error(&messages::save_failed(&why));
             if !self.options.allow_readonly {
-                return Some(Outcome::StoreUnavailable("save-error", e.to_string()));
+                return Step::Done(Outcome::StoreUnavailable("save-error", e.to_string()));
             }
         }
-        match verdict {
-            Check::NoMatch if !last => None,
-            Check::NoMatch => Some(Outcome::Failure("wrong-code", "no code matched".into())),
-            Check::Refused(Refused::Reused { .. }) => {
-                self.conv().error(
-                    "This verification code was already used. Wait for the next code and try again.",
-                );
-                Some(Outcome::Failure("reused", "code already used".into()))
+        let outcome = match decided.outcome {
+            decision::Outcome::TryNext { hotp_tried } => return Step::Next { hotp_tried },
+            decision::Outcome::WrongCode => {
+                Outcome::Failure("wrong-code", input.no_match.to_owned())
             }
-            Check::Refused(Refused::SkewLearning) => Some(Outcome::Failure(
+            decision::Outcome::Throttled { retry_after } => {
+                self.conv().error(&messages::throttled(retry_after));
+                Outcome::Throttled(retry_after)
+            }
+            decision::Outcome::Refused(Refused::Reused { .. }) => {
+                self.conv().error(messages::REUSED);
+                Outcome::Failure("reused", "code already used".into())
+            }
+            decision::Outcome::Refused(Refused::SkewLearning) => Outcome::Failure(
                 "skew-learning",
                 "code far outside the window; learning the clock skew".into(),
-            )),
-            Check::Refused(Refused::SkewRepeat) => Some(Outcome::Failure(
-                "skew-learning",
-                "same out-of-window code repeated".into(),
-            )),
-            Check::Accepted(how) => {
-                if self.options.forward_pass
-                    && let Some(c) = used
-                {
-                    let password = &input[..c.prefix_len];
-                    if pam_ext::set_authtok(self.pamh, password).is_err() {
-                        return Some(Outcome::Failure(
-                            "forward-pass-error",
-                            "could not pass the password on".into(),
-                        ));
-                    }
-                }
-                Some(Outcome::Success(match how {
-                    Accepted::Totp { .. } => "time-based code accepted",
-                    Accepted::Hotp { .. } => "counter-based code accepted",
-                    Accepted::Scratch => "scratch code accepted",
-                    Accepted::SkewReset { .. } => "clock skew learned; code accepted",
-                }))
+            ),
+            decision::Outcome::Refused(Refused::SkewRepeat) => {
+                Outcome::Failure("skew-learning", "same out-of-window code repeated".into())
+            }
+            decision::Outcome::Accepted { how, candidate } => {
+                self.accepted(how, candidate, input.raw)
+            }
+        };
+        Step::Done(outcome)
+    }
+
+    fn accepted(&mut self, how: Accepted, candidate: Candidate, input: &[u8]) -> Outcome {
+        if self.options.forward_pass {
+            let password = &input[..candidate.prefix_len.min(input.len())];
+            if pam_ext::set_authtok(self.pamh, password).is_err() {
+                return Outcome::Failure(
+                    "forward-pass-error",
+                    "could not pass the password on".into(),
+                );
             }
         }
+        let mut how = match how {
+            Accepted::Totp { .. } => "time-based code accepted",
+            Accepted::Hotp { .. } => "counter-based code accepted",
+            Accepted::Scratch => "scratch code accepted",
+            Accepted::SkewReset { .. } => "clock skew learned; code accepted",
+        }
+        .to_owned();
+        if self.odd_rhost && self.options.grace_period > 0 {
+            how.push_str("; rhost is not a host name, not recorded for grace_period");
+        }
+        Outcome::Success(how)
     }
-}
-
-fn parse(file: &SecretFile) -> Result<Config, StoreError> {
-    Config::parse(file).map_err(|e| StoreError::Malformed(e.to_string()))
 }
 
 /// One line per decision: service, user, rhost, outcome and reason.

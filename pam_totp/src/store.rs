@@ -1,5 +1,10 @@
-//! The store: finding, opening, locking, reading and atomically replacing a
-//! secret file, as the user who owns it. Every file-system rule lives here.
+//! The store: where enrollments live and the transactions on them, behind
+//! the [`Store`] trait that the PAM shell talks to, so that another backend
+//! can take the secret file's place without the shell or the core knowing.
+//!
+//! [`FileStore`], the secret file: finding, opening, locking, reading and
+//! atomically replacing it, as the user who owns it. Every file-system rule
+//! lives here.
 //!
 //! - File work is done with the file system identity (fsuid/fsgid) of the
 //!   account the file belongs to, never as root; the previous identity is
@@ -7,10 +12,14 @@
 //! - The file is opened with `O_NOFOLLOW` after `lstat` says it is a regular
 //!   file, so a symlink, FIFO, device or directory is refused without being
 //!   opened; then owner, permission bits and size are checked.
-//! - A decision that writes nothing reads without a lock. For one that
-//!   writes, an exclusive `flock` is held from read to write. The lock is on
-//!   the file itself; since a write replaces the file, a waiter that wakes up on a
-//!   replaced file notices (the path no longer names its inode) and retries.
+//! - A transaction ([`FileStore::update`]) first decides on a read without a
+//!   lock; a decision that changes nothing ends there. One that changes the
+//!   file is taken again on a fresh read under an exclusive `flock` held from
+//!   read to write. The lock is on the file itself; since a write replaces the
+//!   file, a waiter that wakes up on a replaced file notices (the path no
+//!   longer names its inode) and retries. The wait is bounded
+//!   ([`LOCK_WAIT`]): a lock someone holds on purpose makes the login fail
+//!   as unavailable, not hang.
 //! - A write goes to an anonymous `O_TMPFILE` in the same directory, is
 //!   synced, given the old file's mode and owner, linked in under a fixed
 //!   temporary name only at the last moment and renamed over the file; then
@@ -23,13 +32,20 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{AT_FDCWD, AtFlags, OFlag, openat, renameat};
 use nix::sys::stat::{FileStat, Mode, SFlag, fchmod, fstat, fstatat};
 use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fsync, linkat, unlinkat};
 
-use crate::secret_file::{MAX_FILE_SIZE, SecretFile};
+use zeroize::Zeroizing;
+
+use crate::decision::{self, Attempt, Gate, Outcome};
+use crate::enrollment::{Enrollment, FormatError, GraceHost, MAX_FILE_SIZE};
+
+/// How long a transaction waits for another one's lock on the same file.
+pub const LOCK_WAIT: Duration = Duration::from_secs(3);
 
 /// A local account, as the passwd database has it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,7 +78,9 @@ pub enum StoreError {
     TooLarge(PathBuf),
     BadPath(String),
     /// The file's contents are not a valid secret file.
-    Malformed(String),
+    Malformed(FormatError),
+    /// Another process held the file's lock for longer than [`LOCK_WAIT`].
+    Busy(PathBuf),
     /// The fs identity of the account could not be taken or given back.
     Identity(String),
     Io {
@@ -120,7 +138,13 @@ impl fmt::Display for StoreError {
                 p.display()
             ),
             StoreError::BadPath(s) => write!(f, "bad secret path: {s}"),
-            StoreError::Malformed(s) => write!(f, "malformed secret file: {s}"),
+            StoreError::Malformed(e) => write!(f, "malformed secret file: {e}"),
+            StoreError::Busy(p) => write!(
+                f,
+                "\"{}\" is locked by another process (waited {} s)",
+                p.display(),
+                LOCK_WAIT.as_secs()
+            ),
             StoreError::Identity(s) => write!(f, "{s}"),
             StoreError::Io { op, path, errno } => {
                 write!(f, "{op} \"{}\": {}", path.display(), errno.desc())
@@ -277,7 +301,7 @@ pub struct Locked {
     /// Holds the flock until this value is dropped.
     _lock: File,
     stat: FileStat,
-    pub contents: SecretFile,
+    pub contents: Zeroizing<Vec<u8>>,
 }
 
 impl fmt::Debug for Locked {
@@ -321,20 +345,43 @@ fn is_kind(stat: &FileStat, kind: SFlag) -> bool {
     SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == kind
 }
 
-/// Opens, locks, checks and reads the secret file at `path`, for a
-/// read-modify-write.
-pub fn open_locked(path: &Path, rules: &Rules) -> Result<Locked, StoreError> {
-    open_checked(path, rules, true)
+/// Opens, locks (waiting at most `wait`), checks and reads the secret file
+/// at `path`, for a read-modify-write.
+fn open_locked(path: &Path, rules: &Rules, wait: Duration) -> Result<Locked, StoreError> {
+    open_checked(path, rules, Some(wait))
 }
 
-/// Checks and reads the secret file at `path` without locking it: what a
-/// decision that writes nothing needs (a decision that writes reads again
-/// under the lock).
-pub fn read(path: &Path, rules: &Rules) -> Result<SecretFile, StoreError> {
-    open_checked(path, rules, false).map(|l| l.contents)
+/// Checks and reads the secret file at `path` without locking it.
+fn read(path: &Path, rules: &Rules) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+    open_checked(path, rules, None).map(|l| l.contents)
 }
 
-fn open_checked(path: &Path, rules: &Rules, lock: bool) -> Result<Locked, StoreError> {
+/// Takes the flock on `file`, polling until `wait` has passed.
+fn lock_within(file: &File, path: &Path, wait: Duration) -> Result<(), StoreError> {
+    let deadline = Instant::now() + wait;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Busy(path.to_path_buf()));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(StoreError::Io {
+                    op: "locking",
+                    path: path.to_path_buf(),
+                    errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+                });
+            }
+        }
+    }
+}
+
+fn open_checked(path: &Path, rules: &Rules, lock: Option<Duration>) -> Result<Locked, StoreError> {
     let (dir_path, name) = split(path)?;
     let dir = open_dir(dir_path, path)?;
     let mut attempts = 0;
@@ -371,14 +418,10 @@ fn open_checked(path: &Path, rules: &Rules, lock: bool) -> Result<Locked, StoreE
             return Err(StoreError::NotRegular(path.to_path_buf()));
         }
         let file = File::from(fd);
-        if !lock {
+        let Some(wait) = lock else {
             break (file, stat);
-        }
-        file.lock().map_err(|e| StoreError::Io {
-            op: "locking",
-            path: path.to_path_buf(),
-            errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-        })?;
+        };
+        lock_within(&file, path, wait)?;
         // While we waited, the file may have been replaced: then lock the new one.
         match fstatat(&dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(now) if now.st_ino == stat.st_ino && now.st_dev == stat.st_dev => {
@@ -413,19 +456,29 @@ fn open_checked(path: &Path, rules: &Rules, lock: bool) -> Result<Locked, StoreE
     if stat.st_size > MAX_FILE_SIZE as i64 {
         return Err(StoreError::TooLarge(path.to_path_buf()));
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(stat.st_size).unwrap_or(0));
-    (&file)
-        .take(MAX_FILE_SIZE as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| StoreError::Io {
-            op: "reading",
-            path: path.to_path_buf(),
-            errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-        })?;
-    let contents = SecretFile::from_bytes(bytes);
-    if contents.as_bytes().len() > MAX_FILE_SIZE {
+    // Room for the largest file and one byte more, reserved before reading:
+    // a file that grows while it is read must not make the buffer move and
+    // leave an unwiped copy of the secret behind.
+    let mut contents = Zeroizing::new(vec![0u8; MAX_FILE_SIZE + 1]);
+    let mut len = 0;
+    while len < contents.len() {
+        match (&file).read(&mut contents[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                return Err(StoreError::Io {
+                    op: "reading",
+                    path: path.to_path_buf(),
+                    errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+                });
+            }
+        }
+    }
+    if len > MAX_FILE_SIZE {
         return Err(StoreError::TooLarge(path.to_path_buf()));
     }
+    contents.truncate(len);
     Ok(Locked {
         path: path.to_path_buf(),
         dir,
@@ -562,6 +615,194 @@ pub fn create_new(path: &Path, contents: &[u8]) -> Result<(), StoreError> {
     fsync(&dir).map_err(io("syncing the directory of", path))
 }
 
+/// Removes the secret file at `path` under its lock, so no transaction is
+/// half-way through it, and syncs the directory.
+fn remove_locked(path: &Path, rules: &Rules) -> Result<(), StoreError> {
+    let locked = open_locked(path, rules, LOCK_WAIT)?;
+    unlinkat(
+        &locked.dir,
+        locked.name.as_os_str(),
+        UnlinkatFlags::NoRemoveDir,
+    )
+    .map_err(io("removing", path))?;
+    fsync(&locked.dir).map_err(io("syncing the directory of", path))
+}
+
+/// Whose enrollment, where it is, and as whom and under which rules it is
+/// read and written.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// The account logging in (its passwd name is the one `${USER}` stands for).
+    pub user: Account,
+    /// The account whose file-system identity reads and writes the file (`user=`).
+    pub owner: Account,
+    pub path: PathBuf,
+    pub rules: Rules,
+}
+
+impl Target {
+    /// The secret file of `user` per a `secret=` template, owned by `owner`.
+    pub fn new(
+        user: Account,
+        owner: Account,
+        template: &str,
+        check_owner: bool,
+        allowed_perm: u32,
+    ) -> Result<Target, StoreError> {
+        let path = expand_secret_path(template, &user.name, Some(&user.home))?;
+        let rules = Rules {
+            owner: owner.uid,
+            check_owner,
+            allowed_perm,
+        };
+        Ok(Target {
+            user,
+            owner,
+            path,
+            rules,
+        })
+    }
+}
+
+/// What a login asks of a store: the gate before the prompt, and one
+/// attempt decided and recorded in one transaction. `Err(NotFound)` means
+/// the user is not enrolled.
+pub trait Store {
+    fn before_prompt(
+        &self,
+        target: &Target,
+        host: Option<&GraceHost>,
+        grace_period: u64,
+        now: u64,
+    ) -> Result<Gate, StoreError>;
+
+    fn attempt(
+        &self,
+        target: &Target,
+        attempt: &Attempt<'_>,
+        now: u64,
+    ) -> Result<Decided, StoreError>;
+}
+
+/// The outcome of an attempt, and why its change could not be saved, if it could not.
+#[derive(Debug)]
+pub struct Decided {
+    pub outcome: Outcome,
+    pub unsaved: Option<StoreError>,
+}
+
+/// The pam_google_authenticator secret file.
+#[derive(Clone, Copy, Debug)]
+pub struct FileStore {
+    pub lock_wait: Duration,
+}
+
+impl Default for FileStore {
+    fn default() -> Self {
+        Self {
+            lock_wait: LOCK_WAIT,
+        }
+    }
+}
+
+fn parse(bytes: &[u8]) -> Result<Enrollment, StoreError> {
+    Enrollment::parse(bytes).map_err(StoreError::Malformed)
+}
+
+impl FileStore {
+    /// The enrollment as it is now, read without a lock.
+    pub fn load(&self, t: &Target) -> Result<Enrollment, StoreError> {
+        let _identity = AsUser::take(t.owner.uid, t.owner.gid)?;
+        parse(&read(&t.path, &t.rules)?)
+    }
+
+    /// Whether the file is there and passes the rules (owner, mode, kind,
+    /// size), without parsing it; `Err(NotFound)` when there is none.
+    pub fn examine(&self, t: &Target) -> Result<(), StoreError> {
+        let _identity = AsUser::take(t.owner.uid, t.owner.gid)?;
+        read(&t.path, &t.rules).map(drop)
+    }
+
+    /// One transaction: `decide` on the enrollment; if its result differs,
+    /// lock, read again, decide again, replace atomically, unlock. Returns
+    /// what the (last) decision said and why its change was not saved, if
+    /// saving failed (the decision stands; the caller chooses what that means).
+    pub fn update<T>(
+        &self,
+        t: &Target,
+        mut decide: impl FnMut(&Enrollment) -> Result<(T, Enrollment), StoreError>,
+    ) -> Result<(T, Option<StoreError>), StoreError> {
+        let _identity = AsUser::take(t.owner.uid, t.owner.gid)?;
+        let before = parse(&read(&t.path, &t.rules)?)?;
+        let (result, after) = decide(&before)?;
+        if after == before {
+            return Ok((result, None));
+        }
+        let locked = open_locked(&t.path, &t.rules, self.lock_wait)?;
+        let before = parse(&locked.contents)?;
+        let (result, after) = decide(&before)?;
+        let bytes = after.encode();
+        if *bytes == *locked.contents {
+            return Ok((result, None));
+        }
+        Ok((result, locked.replace(&bytes).err()))
+    }
+
+    /// Saves a new enrollment where there is none (`already_exists()` otherwise).
+    pub fn create(&self, t: &Target, e: &Enrollment) -> Result<(), StoreError> {
+        let _identity = AsUser::take(t.owner.uid, t.owner.gid)?;
+        create_new(&t.path, &e.encode())
+    }
+
+    /// Replaces an existing enrollment with what `change` makes of it, under the lock.
+    pub fn replace(
+        &self,
+        t: &Target,
+        change: impl FnOnce(&Enrollment) -> Result<Enrollment, StoreError>,
+    ) -> Result<(), StoreError> {
+        let _identity = AsUser::take(t.owner.uid, t.owner.gid)?;
+        let locked = open_locked(&t.path, &t.rules, self.lock_wait)?;
+        let next = match Enrollment::parse(&locked.contents) {
+            Ok(current) => change(&current)?,
+            Err(e) => return Err(StoreError::Malformed(e)),
+        };
+        locked.replace(&next.encode())
+    }
+
+    /// Replaces whatever the file holds (valid or not) with `e`, under the lock.
+    pub fn overwrite(&self, t: &Target, e: &Enrollment) -> Result<(), StoreError> {
+        let _identity = AsUser::take(t.owner.uid, t.owner.gid)?;
+        let locked = open_locked(&t.path, &t.rules, self.lock_wait)?;
+        locked.replace(&e.encode())
+    }
+
+    /// Removes the enrollment, under the lock.
+    pub fn remove(&self, t: &Target) -> Result<(), StoreError> {
+        let _identity = AsUser::take(t.owner.uid, t.owner.gid)?;
+        remove_locked(&t.path, &t.rules)
+    }
+}
+
+impl Store for FileStore {
+    fn before_prompt(
+        &self,
+        t: &Target,
+        host: Option<&GraceHost>,
+        grace_period: u64,
+        now: u64,
+    ) -> Result<Gate, StoreError> {
+        let e = self.load(t)?;
+        Ok(decision::gate(&e, host, grace_period, now))
+    }
+
+    fn attempt(&self, t: &Target, a: &Attempt<'_>, now: u64) -> Result<Decided, StoreError> {
+        let (outcome, unsaved) = self.update(t, |e| {
+            decision::decide(e, a, now).map_err(StoreError::Malformed)
+        })?;
+        Ok(Decided { outcome, unsaved })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -621,8 +862,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("secret");
         write(&path, "OLD\n", 0o400);
-        let locked = open_locked(&path, &rules()).unwrap();
-        assert_eq!(locked.contents.as_bytes(), b"OLD\n");
+        let locked = open_locked(&path, &rules(), LOCK_WAIT).unwrap();
+        assert_eq!(&locked.contents[..], b"OLD\n");
         locked.replace(b"NEW\n").unwrap();
         drop(locked);
         assert_eq!(std::fs::read(&path).unwrap(), b"NEW\n");
@@ -642,45 +883,45 @@ mod tests {
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&real, &link).unwrap();
         assert!(matches!(
-            open_locked(&link, &rules()),
+            open_locked(&link, &rules(), LOCK_WAIT),
             Err(StoreError::Symlink(_))
         ));
         let fifo = dir.path().join("fifo");
         nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600)).unwrap();
         assert!(matches!(
-            open_locked(&fifo, &rules()),
+            open_locked(&fifo, &rules(), LOCK_WAIT),
             Err(StoreError::NotRegular(_))
         ));
         let sub = dir.path().join("sub");
         std::fs::create_dir(&sub).unwrap();
         assert!(matches!(
-            open_locked(&sub, &rules()),
+            open_locked(&sub, &rules(), LOCK_WAIT),
             Err(StoreError::NotRegular(_))
         ));
         let loose = dir.path().join("loose");
         write(&loose, "X\n", 0o644);
         assert!(matches!(
-            open_locked(&loose, &rules()),
+            open_locked(&loose, &rules(), LOCK_WAIT),
             Err(StoreError::Permissions { mode: 0o644, .. })
         ));
         let missing = dir.path().join("missing");
         assert!(matches!(
-            open_locked(&missing, &rules()),
+            open_locked(&missing, &rules(), LOCK_WAIT),
             Err(StoreError::NotFound(_))
         ));
         let no_dir = dir.path().join("nodir/secret");
         assert!(matches!(
-            open_locked(&no_dir, &rules()),
+            open_locked(&no_dir, &rules(), LOCK_WAIT),
             Err(StoreError::NoDirectory(_))
         ));
         let mut other_owner = rules();
         other_owner.owner += 1;
         assert!(matches!(
-            open_locked(&real, &other_owner),
+            open_locked(&real, &other_owner, LOCK_WAIT),
             Err(StoreError::Owner { .. })
         ));
         other_owner.check_owner = false;
-        assert!(open_locked(&real, &other_owner).is_ok());
+        assert!(open_locked(&real, &other_owner, LOCK_WAIT).is_ok());
     }
 
     #[test]
@@ -689,7 +930,7 @@ mod tests {
         let path = dir.path().join("big");
         write(&path, &"A".repeat(MAX_FILE_SIZE + 1), 0o600);
         assert!(matches!(
-            open_locked(&path, &rules()),
+            open_locked(&path, &rules(), LOCK_WAIT),
             Err(StoreError::TooLarge(_))
         ));
     }
@@ -700,8 +941,8 @@ mod tests {
         let path = dir.path().join("secret");
         write(&path, "X\n", 0o600);
         write(&dir.path().join(".secret.pam_totp-new"), "STALE\n", 0o600);
-        assert_eq!(read(&path, &rules()).unwrap().as_bytes(), b"X\n");
-        let locked = open_locked(&path, &rules()).unwrap();
+        assert_eq!(&read(&path, &rules()).unwrap()[..], b"X\n");
+        let locked = open_locked(&path, &rules(), LOCK_WAIT).unwrap();
         locked.replace(b"Y\n").unwrap();
         drop(locked);
         assert_eq!(listing(dir.path()), ["secret"]);
@@ -717,6 +958,25 @@ mod tests {
         assert!(err.already_exists());
         assert_eq!(std::fs::read(&path).unwrap(), b"A\n");
         assert_eq!(listing(dir.path()), ["secret"]);
+    }
+
+    #[test]
+    fn a_held_lock_is_waited_for_a_bounded_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        write(&path, "X\n", 0o600);
+        let holder = File::open(&path).unwrap();
+        holder.lock().unwrap();
+        let started = Instant::now();
+        let err = open_locked(&path, &rules(), Duration::from_millis(300)).unwrap_err();
+        assert!(matches!(err, StoreError::Busy(_)), "{err}");
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert!(
+            err.to_string().contains("locked by another process"),
+            "{err}"
+        );
+        drop(holder);
+        assert!(open_locked(&path, &rules(), Duration::from_millis(300)).is_ok());
     }
 
     #[test]

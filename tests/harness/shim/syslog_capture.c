@@ -1,5 +1,5 @@
 /*
- * Test-only LD_PRELOAD library: sends syslog(3) lines to the file named by
+ * Test-only LD_PRELOAD library. (1) Sends syslog(3) lines to the file named by
  * $PAM_HARNESS_SYSLOG instead of /dev/log, so the real-libpam tests can read
  * exactly what a module (via libpam's pam_syslog) logs. Never installed.
  *
@@ -13,7 +13,35 @@
 #include <string.h>
 #include <syslog.h>
 #include <fcntl.h>
+#include <errno.h>
 #include <unistd.h>
+#include <dlfcn.h>
+#include <pwd.h>
+#include <ctype.h>
+
+/*
+ * (2) With $PAM_HARNESS_NSS_FOLD_CASE set, getpwnam_r(3) looks names up in
+ * lower case, as a case-insensitive NSS backend (SSSD, AD) answers "ALICE"
+ * with alice's entry.
+ */
+int getpwnam_r(const char *name, struct passwd *pwd, char *buf, size_t buflen,
+               struct passwd **result) {
+    static int (*real)(const char *, struct passwd *, char *, size_t, struct passwd **);
+    if (!real)
+        real = (int (*)(const char *, struct passwd *, char *, size_t, struct passwd **))
+            dlsym(RTLD_NEXT, "getpwnam_r");
+    if (!real)
+        return ENOSYS;
+    if (name && getenv("PAM_HARNESS_NSS_FOLD_CASE")) {
+        char lower[256];
+        size_t i;
+        for (i = 0; name[i] && i < sizeof lower - 1; i++)
+            lower[i] = (char)tolower((unsigned char)name[i]);
+        lower[i] = 0;
+        return real(lower, pwd, buf, buflen, result);
+    }
+    return real(name, pwd, buf, buflen, result);
+}
 
 static const char *capture_ident = "";
 static int capture_facility = LOG_USER;

@@ -173,8 +173,15 @@ unsafe extern "C" fn converse(
                 text,
             });
             if m.msg_style == 1 || m.msg_style == 2 {
-                match script.answers.pop_front() {
-                    Some(Answer::Text(t)) => {
+                let answer = match script.answers.pop_front() {
+                    Some(Answer::Late(t, ms)) => {
+                        std::thread::sleep(std::time::Duration::from_millis(ms));
+                        Some(Answer::Text(t))
+                    }
+                    other => other,
+                };
+                match answer {
+                    Some(Answer::Text(t) | Answer::Late(t, _)) => {
                         let c = CString::new(t).unwrap_or_default();
                         // SAFETY: strdup copies into malloc'd memory that libpam frees.
                         let p = unsafe { libc::strdup(c.as_ptr()) };

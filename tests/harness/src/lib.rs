@@ -223,6 +223,21 @@ impl<'s> Scenario<'s> {
         self.spec.answers.push(Answer::Text(text.to_owned()));
         self
     }
+    /// The user database matches names case-insensitively in this run, as
+    /// SSSD or an AD backend may (the preloaded shim folds `getpwnam_r`).
+    pub fn nss_fold_case(mut self) -> Self {
+        self.spec
+            .process_env
+            .insert("PAM_HARNESS_NSS_FOLD_CASE".to_owned(), "1".to_owned());
+        self
+    }
+    /// Answers the next prompt with `text` after `millis` milliseconds.
+    pub fn answer_late(mut self, text: &str, millis: u64) -> Self {
+        self.spec
+            .answers
+            .push(Answer::Late(text.to_owned(), millis));
+        self
+    }
     /// The conversation fails at the next prompt.
     pub fn fail_conversation(mut self) -> Self {
         self.spec.answers.push(Answer::Fail);
@@ -305,6 +320,7 @@ impl<'s> Scenario<'s> {
         } else {
             json
         };
+        cmd.envs(&self.spec.process_env);
         cmd.arg(arg)
             .env("LD_PRELOAD", env!("PAM_HARNESS_SYSLOG_SHIM"))
             .env("PAM_HARNESS_SYSLOG", syslog)

@@ -32,12 +32,18 @@ pub struct Spec {
     /// instead of a fresh `pam_start` per round.
     #[serde(default)]
     pub same_handle: bool,
+    /// Environment variables of the driver process itself (e.g. to switch
+    /// on a behaviour of the preloaded shim).
+    #[serde(default)]
+    pub process_env: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Answer {
     /// Reply with this text.
     Text(String),
+    /// Reply with this text after this many milliseconds (a user who types slowly).
+    Late(String, u64),
     /// The conversation function fails (PAM_CONV_ERR) at this prompt.
     Fail,
     /// The conversation succeeds but gives no response for this prompt.

@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 
 use pam_harness::totp::{Enrollment, anchors_present, now, oathtool, settle};
 use pam_harness::{Outcome, Service};
-use pam_totp::secret_file::SecretFile;
+use pam_totp::enrollment::Enrollment as File;
 
 fn totp_enroll() -> PathBuf {
     if let Some(p) = std::env::var_os("TOTP_ENROLL") {
@@ -128,7 +128,13 @@ fn a_time_based_enrollment_logs_in_through_both_modules() {
         "-t", "-D", "-W", "-u", "-C", "-e", "3", "-s", &path, "--json",
     ]);
     let secret = secret_of(&v);
-    assert_eq!(SecretFile::from_bytes(e.bytes()).scratch_codes().len(), 3);
+    assert_eq!(
+        File::parse(&e.bytes())
+            .map(|f| f.scratch_values())
+            .unwrap_or_default()
+            .len(),
+        3
+    );
     let code = totp(&secret, 30, now());
     let (ours, theirs) = (ours(e.dir.path()), theirs(e.dir.path()));
     login(&ours, &e.user, &other_than(&code)).expect("PAM_AUTH_ERR");

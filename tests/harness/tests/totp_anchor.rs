@@ -7,7 +7,7 @@ use std::process::Command;
 
 use pam_harness::totp::{self, Enrollment, anchors_present, code, settle, step};
 use pam_harness::{Outcome, Service};
-use pam_totp::secret_file::SecretFile;
+use pam_totp::enrollment::Enrollment as File;
 
 fn oathtool(secret: &str, unix_time: u64) -> String {
     totp::oathtool(&["--totp", "-N", &format!("@{unix_time}")], secret)
@@ -74,7 +74,9 @@ fn a_cli_enrollment_authenticates_with_pam_totp_using_oathtool_codes() {
     let c = oathtool(&secret, pam_harness::totp::now());
     login(&ours(&e, ""), &e, &c).expect("PAM_SUCCESS");
     // Its scratch codes work once.
-    let scratch = SecretFile::from_bytes(e.bytes()).scratch_codes();
+    let scratch = File::parse(&e.bytes())
+        .map(|f| f.scratch_values())
+        .unwrap_or_default();
     assert_eq!(scratch.len(), 5, "{}", e.text());
     login(&ours(&e, ""), &e, &scratch[0].to_string()).expect("PAM_SUCCESS");
     login(&ours(&e, ""), &e, &scratch[0].to_string()).expect("PAM_AUTH_ERR");
@@ -88,7 +90,9 @@ fn after_pam_totp_updates_a_file_pam_google_authenticator_still_accepts_it() {
     settle(4);
     let e = enroll_with_cli(&["-t", "-d", "-r", "10", "-R", "30", "-w", "3"]);
     let secret = secret_of(&e);
-    let scratch = SecretFile::from_bytes(e.bytes()).scratch_codes();
+    let scratch = File::parse(&e.bytes())
+        .map(|f| f.scratch_values())
+        .unwrap_or_default();
     let s = step();
     // pam_totp: a code for this step and a scratch code.
     login(&ours(&e, ""), &e, &code(&secret, s)).expect("PAM_SUCCESS");
@@ -102,7 +106,9 @@ fn after_pam_totp_updates_a_file_pam_google_authenticator_still_accepts_it() {
     login(&ga, &e, &scratch[1].to_string()).expect("PAM_SUCCESS");
     login(&ga, &e, &scratch[0].to_string()).expect("PAM_AUTH_ERR");
     // And back: what the anchor wrote (mode 0400) works with pam_totp.
-    let left = SecretFile::from_bytes(e.bytes()).scratch_codes();
+    let left = File::parse(&e.bytes())
+        .map(|f| f.scratch_values())
+        .unwrap_or_default();
     assert_eq!(left.len(), 3);
     login(&ours(&e, ""), &e, &left[0].to_string()).expect("PAM_SUCCESS");
 }

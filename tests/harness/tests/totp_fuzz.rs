@@ -6,8 +6,8 @@
 
 use pam_harness::totp::Enrollment;
 use pam_harness::{Gen, Service};
-use pam_totp::secret_file::{Config, SecretFile};
-use pam_totp::verify::{self, Check};
+use pam_totp::decision::{self, Attempt, Candidate, Rules};
+use pam_totp::enrollment::{Enrollment as File, GraceHost};
 
 const SEEDS: &[&str] = &[
     "JBSWY3DPEHPK3PXP\n\" RATE_LIMIT 3 30 1795421121 1795421122\n\" WINDOW_SIZE 17\n\" DISALLOW_REUSE 59847369 59847370\n\" TOTP_AUTH\n12345678\n87654321\n",
@@ -74,8 +74,7 @@ fn mutated_secret_files_never_panic_and_edits_stay_parseable() {
     for i in 0..20_000 {
         let seed = SEEDS[i % SEEDS.len()].as_bytes();
         let bytes = mutate(&mut rng, seed);
-        let mut file = SecretFile::from_bytes(bytes);
-        let Ok(cfg) = Config::parse(&file) else {
+        let Ok(file) = File::parse(&bytes) else {
             continue;
         };
         parsed += 1;
@@ -86,24 +85,37 @@ fn mutated_secret_files_never_panic_and_edits_stay_parseable() {
             u64::from(u32::MAX) + 7,
             20_000_000_000,
         ][rng.below(5)];
-        let rhost = ["192.0.2.7", "::1", "host name"][rng.below(3)];
-        let _ = verify::before_prompt(&mut file, &cfg, now, Some(rhost), 300);
+        let host = GraceHost::parse(["192.0.2.7", "::1", "host name"][rng.below(3)]);
+        let _ = decision::gate(&file, host.as_ref(), 300, now);
         let code = [0u32, 123_456, 12_345_678, 87_654_321, 11_111_111, 999_999][rng.below(6)];
-        // The skew search is slow by design; exercise it on a sample.
-        let learn = i % 50 == 0;
-        let result = verify::check_code(&mut file, &cfg, code, now, learn);
-        verify::after_check(
-            &mut file,
-            &cfg,
-            matches!(result, Check::Accepted(_)),
-            true,
-            true,
-            Some((rhost, now)),
-        );
+        let digits = if code >= 1_000_000 { 8 } else { 6 };
+        let candidates = [Candidate {
+            code,
+            digits,
+            prefix_len: 0,
+        }];
+        let attempt = Attempt {
+            candidates: &candidates,
+            // The skew search is exercised on a sample.
+            rules: Rules {
+                skew_learning: i % 50 == 0,
+                advance_hotp_on_failure: true,
+                grace_period: 300,
+            },
+            host: host.as_ref(),
+            last: true,
+            hotp_tried: true,
+        };
+        let (_, next) = decision::decide(&file, &attempt, now)
+            .unwrap_or_else(|e| panic!("iteration {i}: the decision could not write: {e}"));
         decided += 1;
-        // Whatever the decision wrote must still be a valid file.
-        if let Err(e) = Config::parse(&file) {
-            panic!("iteration {i}: an edit broke the file: {e}");
+        // Whatever the decision wrote must still be a valid file, read back the same.
+        match File::parse(&next.encode()) {
+            Ok(again) => assert_eq!(
+                again, next,
+                "iteration {i}: the file reads back differently"
+            ),
+            Err(e) => panic!("iteration {i}: an edit broke the file: {e}"),
         }
     }
     assert!(parsed > 2_000, "only {parsed} mutated files parsed");

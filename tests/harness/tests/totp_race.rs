@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use pam_harness::totp::{Enrollment, SECRET, code, settle, step};
 use pam_harness::{Outcome, Service, race};
-use pam_totp::secret_file::{Config, SecretFile};
+use pam_totp::enrollment::Enrollment as File;
 
 const RACERS: usize = 32;
 
@@ -94,11 +94,10 @@ fn concurrent_logins_with_different_codes_lose_no_update() {
         .collect();
     let outcomes = race(&racers);
     assert_eq!(successes(&outcomes), codes.len());
-    let file = SecretFile::from_bytes(e.bytes());
+    let file = File::parse(&e.bytes()).unwrap_or_else(|err| panic!("{err}"));
     assert!(file.scratch_codes().is_empty(), "{}", e.text());
     // And every attempt was counted by the rate limit.
-    let cfg = Config::parse(&file).unwrap_or_else(|err| panic!("{err}"));
-    assert_eq!(cfg.rate_limit.map(|r| r.stamps.len()), Some(codes.len()));
+    assert_eq!(file.rate_limit().map(|r| r.stamps.len()), Some(codes.len()));
 }
 
 #[test]
@@ -134,7 +133,9 @@ fn a_login_killed_at_any_instant_leaves_a_whole_file_and_spends_nothing_twice() 
         .max(500);
     let first = 5;
 
-    let mut remaining: Vec<u32> = SecretFile::from_bytes(e.bytes()).scratch_codes();
+    let mut remaining: Vec<u32> = File::parse(&e.bytes())
+        .unwrap_or_else(|err| panic!("{err}"))
+        .scratch_values();
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
     let mut stray_seen = 0;
     let mut killed_mid_way = 0;
@@ -156,15 +157,15 @@ fn a_login_killed_at_any_instant_leaves_a_whole_file_and_spends_nothing_twice() 
         }
 
         // The file is always whole and parses.
-        let file = SecretFile::from_bytes(e.bytes());
-        if let Err(err) = Config::parse(&file) {
-            panic!(
+        let file = match File::parse(&e.bytes()) {
+            Ok(f) => f,
+            Err(err) => panic!(
                 "kill {i} after {delay:?}: file does not parse: {err}\n{}",
                 e.text()
-            );
-        }
+            ),
+        };
         // A spent code never comes back.
-        let now: Vec<u32> = file.scratch_codes();
+        let now: Vec<u32> = file.scratch_values();
         for c in &now {
             assert!(remaining.contains(c), "kill {i}: spent code {c} is back");
         }

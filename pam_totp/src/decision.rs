@@ -1,0 +1,465 @@
+//! The decision: what one login attempt does to an enrollment. Pure: no
+//! I/O, no clock (the time comes in), no globals. Read top to bottom:
+//!
+//! 1. [`gate`], before the prompt: a login from a host inside its
+//!    `grace_period=` needs no code.
+//! 2. [`decide`], after the answer: the rate limit counts the attempt (and
+//!    may refuse it), then each reading of the input is checked — scratch
+//!    codes, then HOTP or TOTP within the [`Window`], then the skew search —
+//!    and what the check changed (used steps, counter, skew, grace slot) is
+//!    in the enrollment it returns.
+//!
+//! Stricter than pam_google_authenticator in two places: with
+//! `DISALLOW_REUSE`, once a code for step `s` is accepted no code for any
+//! step `<= s` is accepted again (the anchor refuses only the same step),
+//! and such a code never counts towards skew learning.
+
+#![forbid(unsafe_code)]
+
+use std::ops::RangeInclusive;
+
+use crate::enrollment::{Enrollment, FormatError, GRACE_SLOTS, GraceHost, Kind, ScratchCode};
+use crate::otp::{self, HotpKey, codes_equal};
+
+/// How far the skew search looks either side of now, in steps (±12.5 h at 30 s).
+pub const SKEW_SEARCH_STEPS: u64 = 25 * 60;
+/// Digits of a TOTP/HOTP code.
+pub const DIGITS: u32 = 6;
+
+/// `WINDOW_SIZE`, with the anchor's meaning: TOTP steps `-(w-1)/2 ..= w/2`
+/// around now (3 is one step either side), or the next `w` HOTP counters.
+/// The one place this arithmetic lives; totp-enroll uses it too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window(u32);
+
+impl Window {
+    pub fn new(size: u32) -> Self {
+        Self(size.max(1))
+    }
+
+    pub fn size(self) -> u32 {
+        self.0
+    }
+
+    /// Offsets from the current step that a TOTP code may have.
+    pub fn offsets(self) -> RangeInclusive<i64> {
+        let w = i64::from(self.0);
+        -((w - 1) / 2)..=w / 2
+    }
+
+    /// The step within the window around `center` whose code is `code`.
+    /// Every step is computed, so the time taken says nothing about which.
+    pub fn find_totp(self, key: &HotpKey, center: u64, code: u32) -> Option<u64> {
+        let mut found = None;
+        for i in self.offsets() {
+            if let Some(step) = center.checked_add_signed(i)
+                && codes_equal(key.code(step, DIGITS), code)
+                && found.is_none()
+            {
+                found = Some(step);
+            }
+        }
+        found
+    }
+
+    /// The counter among the next `size` from `counter` whose code is `code`.
+    pub fn find_hotp(self, key: &HotpKey, counter: u64, code: u32) -> Option<u64> {
+        let mut found = None;
+        for i in 0..u64::from(self.0) {
+            let c = counter.saturating_add(i);
+            if codes_equal(key.code(c, DIGITS), code) && found.is_none() {
+                found = Some(c);
+            }
+        }
+        found
+    }
+}
+
+/// A reading of the user's input: the last 6 digits (a TOTP/HOTP code) or
+/// the last 8 (a scratch code), and how much input came before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    pub code: u32,
+    pub digits: usize,
+    pub prefix_len: usize,
+}
+
+/// The readings of an input the anchor tries, in its order: as a 6-digit
+/// code, then as an 8-digit scratch code (first digit not 0). With `bare`,
+/// nothing may come before the code (a plain prompt without `forward_pass`).
+pub fn candidates(input: &[u8], bare: bool) -> Vec<Candidate> {
+    [6usize, 8]
+        .into_iter()
+        .filter_map(|digits| {
+            let prefix_len = input.len().checked_sub(digits)?;
+            let tail = &input[prefix_len..];
+            if !tail.iter().all(u8::is_ascii_digit) || (digits == 8 && tail[0] == b'0') {
+                return None;
+            }
+            if bare && prefix_len > 0 {
+                return None;
+            }
+            let code = tail
+                .iter()
+                .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
+            Some(Candidate {
+                code,
+                digits,
+                prefix_len,
+            })
+        })
+        .collect()
+}
+
+/// What happens before the user is asked for a code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    Ask,
+    /// A code was accepted from this host within `grace_period=`.
+    Grace,
+}
+
+/// Grace period: a code accepted from `host` less than `grace_period`
+/// seconds ago lets this login in without one.
+pub fn gate(e: &Enrollment, host: Option<&GraceHost>, grace_period: u64, now: u64) -> Gate {
+    let Some(host) = host.filter(|_| grace_period > 0) else {
+        return Gate::Ask;
+    };
+    let recent = e
+        .last_logins()
+        .iter()
+        .flatten()
+        .find(|l| l.host == host.as_str().as_bytes())
+        .is_some_and(|l| l.when.saturating_add(grace_period) > now);
+    if recent { Gate::Grace } else { Gate::Ask }
+}
+
+/// The module options that shape a decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rules {
+    /// Learn the clock skew from three consecutive far-off codes (not `noskewadj`).
+    pub skew_learning: bool,
+    /// A failed HOTP attempt moves the counter on (not `no_increment_hotp`).
+    pub advance_hotp_on_failure: bool,
+    /// `grace_period=` in seconds; 0 is off.
+    pub grace_period: u64,
+}
+
+/// One input of a login, to be decided.
+#[derive(Clone, Copy, Debug)]
+pub struct Attempt<'a> {
+    pub candidates: &'a [Candidate],
+    pub rules: Rules,
+    /// The remote host, when it is one that may be recorded.
+    pub host: Option<&'a GraceHost>,
+    /// No further input follows in this login.
+    pub last: bool,
+    /// An earlier input of this login was tried as a HOTP code.
+    pub hotp_tried: bool,
+}
+
+/// How a code was accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accepted {
+    Totp {
+        step: u64,
+    },
+    Hotp {
+        counter: u64,
+    },
+    Scratch,
+    /// The third consecutive far-off code set a new `TIME_SKEW`.
+    SkewReset {
+        skew: i64,
+    },
+}
+
+/// Why a code that matched something was still refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// With `DISALLOW_REUSE`: a code for this step or a later one was already used.
+    Reused { step: u64 },
+    /// The code matches far outside the window; recorded towards learning the skew.
+    SkewLearning,
+    /// The same far-off code as last time; nothing learned.
+    SkewRepeat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted {
+        how: Accepted,
+        candidate: Candidate,
+    },
+    Refused(Refused),
+    /// `RATE_LIMIT` reached; the oldest counted attempt leaves it in `retry_after` seconds.
+    Throttled {
+        retry_after: u64,
+    },
+    WrongCode,
+    /// Nothing matched and more input follows; nothing was changed.
+    TryNext {
+        hotp_tried: bool,
+    },
+}
+
+/// Decides one attempt at `now`; returns the outcome and the enrollment as
+/// it must be saved (equal to `e` when nothing changes).
+pub fn decide(
+    e: &Enrollment,
+    a: &Attempt<'_>,
+    now: u64,
+) -> Result<(Outcome, Enrollment), FormatError> {
+    let mut next = e.clone();
+    let outcome = decide_into(&mut next, a, now)?;
+    if matches!(outcome, Outcome::TryNext { .. }) {
+        return Ok((outcome, e.clone()));
+    }
+    Ok((outcome, next))
+}
+
+fn decide_into(e: &mut Enrollment, a: &Attempt<'_>, now: u64) -> Result<Outcome, FormatError> {
+    if let Some(retry_after) = count_attempt(e, now)? {
+        return Ok(Outcome::Throttled { retry_after });
+    }
+    let key = e.hotp_key();
+    let mut hotp_tried = a.hotp_tried;
+    let mut verdict = None;
+    for c in a.candidates {
+        match check_code(e, &key, c.code, now, a.rules.skew_learning)? {
+            Check::NoMatch => {
+                hotp_tried |= matches!(e.kind(), Kind::Hotp { .. }) && c.code < 1_000_000;
+            }
+            Check::Accepted(how) => {
+                verdict = Some(Outcome::Accepted { how, candidate: *c });
+                break;
+            }
+            Check::Refused(r) => {
+                verdict = Some(Outcome::Refused(r));
+                break;
+            }
+        }
+    }
+    let outcome = match verdict {
+        Some(v) => v,
+        None if !a.last => return Ok(Outcome::TryNext { hotp_tried }),
+        None => Outcome::WrongCode,
+    };
+    let accepted = matches!(outcome, Outcome::Accepted { .. });
+    if !accepted
+        && hotp_tried
+        && a.rules.advance_hotp_on_failure
+        && let Kind::Hotp { counter } = e.kind()
+    {
+        e.set_hotp_counter(counter.saturating_add(1))?;
+    }
+    if accepted
+        && a.rules.grace_period > 0
+        && let Some(host) = a.host
+    {
+        record_grace(e, host, now)?;
+    }
+    Ok(outcome)
+}
+
+/// `RATE_LIMIT n s`: counts this attempt; `Some(retry_after)` when it is
+/// more than `n` within `s` seconds. The kept timestamps are the last `n`.
+fn count_attempt(e: &mut Enrollment, now: u64) -> Result<Option<u64>, FormatError> {
+    let Some(limit) = e.rate_limit() else {
+        return Ok(None);
+    };
+    let (attempts, interval) = (limit.attempts as usize, limit.interval);
+    let mut stamps = limit.stamps.clone();
+    stamps.push(now);
+    stamps.sort_unstable();
+    let oldest_allowed = now.saturating_sub(interval);
+    stamps.retain(|&t| t >= oldest_allowed && t <= now);
+    let exceeded = stamps.len() > attempts;
+    if exceeded {
+        stamps.drain(..stamps.len() - attempts);
+    }
+    let first = stamps.first().copied().unwrap_or(now);
+    e.set_rate_stamps(stamps)?;
+    Ok(exceeded.then(|| (first + interval).saturating_sub(now).max(1)))
+}
+
+enum Check {
+    Accepted(Accepted),
+    Refused(Refused),
+    NoMatch,
+}
+
+/// One code: scratch codes first, then HOTP (when `HOTP_COUNTER` is set)
+/// or TOTP (with `TOTP_AUTH`).
+fn check_code(
+    e: &mut Enrollment,
+    key: &HotpKey,
+    code: u32,
+    now: u64,
+    skew_learning: bool,
+) -> Result<Check, FormatError> {
+    // Compare against every scratch code, so the time does not tell which matched.
+    let matched = e
+        .scratch_codes()
+        .iter()
+        .fold(None, |found: Option<ScratchCode>, &s| {
+            if codes_equal(s.value(), code) && found.is_none() {
+                Some(s)
+            } else {
+                found
+            }
+        });
+    if let Some(s) = matched {
+        e.remove_scratch_code(s);
+        return Ok(Check::Accepted(Accepted::Scratch));
+    }
+    if code >= 1_000_000 {
+        return Ok(Check::NoMatch);
+    }
+    let window = Window::new(e.window());
+    match e.kind() {
+        Kind::Hotp { counter } => match window.find_hotp(key, counter, code) {
+            Some(c) => {
+                e.set_hotp_counter(c + 1)?;
+                Ok(Check::Accepted(Accepted::Hotp { counter: c }))
+            }
+            None => Ok(Check::NoMatch),
+        },
+        Kind::Totp => check_totp(e, key, window, code, now, skew_learning),
+        Kind::ScratchOnly => Ok(Check::NoMatch),
+    }
+}
+
+/// The newest step already used, with `DISALLOW_REUSE`.
+fn last_used(e: &Enrollment) -> Option<u64> {
+    e.used_steps().and_then(|u| u.iter().copied().max())
+}
+
+fn check_totp(
+    e: &mut Enrollment,
+    key: &HotpKey,
+    window: Window,
+    code: u32,
+    now: u64,
+    skew_learning: bool,
+) -> Result<Check, FormatError> {
+    let tm = otp::time_step(now, e.step());
+    if let Some(center) = tm.checked_add_signed(e.time_skew())
+        && let Some(step) = window.find_totp(key, center, code)
+    {
+        return Ok(match mark_used(e, step)? {
+            true => Check::Accepted(Accepted::Totp { step }),
+            false => Check::Refused(Refused::Reused { step }),
+        });
+    }
+    if !skew_learning {
+        return Ok(Check::NoMatch);
+    }
+    // The usual failure is a clock that is off; look for the code far out
+    // and learn the skew. Every step is computed, so timing says nothing.
+    let mut skew = None;
+    for i in 0..=SKEW_SEARCH_STEPS as i64 {
+        for s in [-i, i] {
+            if let Some(step) = tm.checked_add_signed(s)
+                && codes_equal(key.code(step, DIGITS), code)
+                && skew.is_none()
+            {
+                skew = Some(s);
+            }
+            if i == 0 {
+                break;
+            }
+        }
+    }
+    let Some(skew) = skew else {
+        return Ok(Check::NoMatch);
+    };
+    // A replayed code (a step at or below the newest one used) never counts.
+    if let (Some(step), Some(used)) = (tm.checked_add_signed(skew), last_used(e))
+        && step <= used
+    {
+        return Ok(Check::Refused(Refused::Reused { step }));
+    }
+    learn_skew(e, tm, skew)
+}
+
+/// With `DISALLOW_REUSE`: `false` if `step` or a later one was used,
+/// otherwise records it (dropping entries the window can no longer reach).
+fn mark_used(e: &mut Enrollment, step: u64) -> Result<bool, FormatError> {
+    let Some(used) = e.used_steps() else {
+        return Ok(true);
+    };
+    if used.iter().any(|&u| u >= step) {
+        return Ok(false);
+    }
+    let window = u64::from(e.window());
+    let mut kept: Vec<u64> = used
+        .iter()
+        .copied()
+        .filter(|&u| step - u < window)
+        .collect();
+    kept.push(step);
+    e.set_used_steps(kept)?;
+    Ok(true)
+}
+
+/// Three far-off codes on consecutive server steps with the same skew (±1)
+/// set `TIME_SKEW` to their average, and the third logs in.
+fn learn_skew(e: &mut Enrollment, tm: u64, skew: i64) -> Result<Check, FormatError> {
+    let used = last_used(e);
+    let code_step = |t: u64, s: i64| t.checked_add_signed(s);
+    let mut entries: Vec<(u64, i64)> = e
+        .resetting_skew()
+        .iter()
+        .copied()
+        .filter(|&(t, s)| used.is_none_or(|u| code_step(t, s).is_some_and(|c| c > u)))
+        .collect();
+    if entries.len() > 3 {
+        entries.drain(..entries.len() - 3);
+    }
+    if let Some(&(last_tm, last_skew)) = entries.last()
+        && code_step(tm, skew) == code_step(last_tm, last_skew)
+    {
+        return Ok(Check::Refused(Refused::SkewRepeat));
+    }
+    entries.push((tm, skew));
+    if entries.len() > 3 {
+        entries.remove(0);
+    }
+    let consistent = entries.len() == 3
+        && entries.windows(2).all(|w| {
+            let ((t0, s0), (t1, _)) = (w[0], w[1]);
+            t1 > t0 && t1 <= t0 + 2 && (s0 - skew).abs() <= 1
+        });
+    if !consistent {
+        e.set_resetting_skew(entries)?;
+        return Ok(Check::Refused(Refused::SkewLearning));
+    }
+    let average = entries.iter().map(|&(_, s)| s).sum::<i64>() / 3;
+    e.set_time_skew(average)?;
+    e.set_resetting_skew(Vec::new())?;
+    if let Some(step) = code_step(tm, skew) {
+        // A learned code is a used code too.
+        mark_used(e, step)?;
+    }
+    Ok(Check::Accepted(Accepted::SkewReset { skew: average }))
+}
+
+/// Remembers a login from `host` in its own slot, else a free one, else
+/// the least recently used.
+fn record_grace(e: &mut Enrollment, host: &GraceHost, now: u64) -> Result<(), FormatError> {
+    let slots = e.last_logins();
+    let slot = slots
+        .iter()
+        .position(|l| {
+            l.as_ref()
+                .is_some_and(|l| l.host == host.as_str().as_bytes())
+        })
+        .or_else(|| slots.iter().position(Option::is_none))
+        .or_else(|| (0..GRACE_SLOTS).min_by_key(|&i| slots[i].as_ref().map_or(0, |l| l.when)))
+        .unwrap_or(0);
+    e.set_last_login(slot, host, now)
+}
+
+#[cfg(test)]
+mod tests;
