@@ -137,11 +137,12 @@ pub fn check_label_part(what: &str, text: &str) -> Result<(), String> {
 pub fn find_code(key: &Key, kind: Kind, window: u32, now: u64, code: u32) -> Option<u64> {
     let window = Window::new(window);
     let key = key.hotp_key();
+    let mut codes = key.codes();
     match kind {
         Kind::Totp { period } => {
-            window.find_totp(&key, otp::time_step(now, u64::from(period)), code)
+            window.find_totp(&mut codes, otp::time_step(now, u64::from(period)), code)
         }
-        Kind::Hotp { counter } => window.find_hotp(&key, counter, code),
+        Kind::Hotp { counter } => window.find_hotp(&mut codes, counter, code),
     }
 }
 

@@ -19,7 +19,7 @@
 use std::ops::RangeInclusive;
 
 use crate::enrollment::{Enrollment, FormatError, GRACE_SLOTS, GraceHost, Kind, ScratchCode};
-use crate::otp::{self, HotpKey, codes_equal};
+use crate::otp::{self, Codes, codes_equal};
 
 /// How far the skew search looks either side of now, in steps (±12.5 h at 30 s).
 pub const SKEW_SEARCH_STEPS: u64 = 25 * 60;
@@ -49,7 +49,7 @@ impl Window {
 
     /// The step within the window around `center` whose code is `code`.
     /// Every step is computed, so the time taken says nothing about which.
-    pub fn find_totp(self, key: &HotpKey, center: u64, code: u32) -> Option<u64> {
+    pub fn find_totp(self, key: &mut Codes<'_>, center: u64, code: u32) -> Option<u64> {
         let mut found = None;
         for i in self.offsets() {
             if let Some(step) = center.checked_add_signed(i)
@@ -63,7 +63,7 @@ impl Window {
     }
 
     /// The counter among the next `size` from `counter` whose code is `code`.
-    pub fn find_hotp(self, key: &HotpKey, counter: u64, code: u32) -> Option<u64> {
+    pub fn find_hotp(self, key: &mut Codes<'_>, counter: u64, code: u32) -> Option<u64> {
         let mut found = None;
         for i in 0..u64::from(self.0) {
             let c = counter.saturating_add(i);
@@ -223,10 +223,11 @@ fn decide_into(e: &mut Enrollment, a: &Attempt<'_>, now: u64) -> Result<Outcome,
         return Ok(Outcome::Throttled { retry_after });
     }
     let key = e.hotp_key();
+    let mut codes = key.codes();
     let mut hotp_tried = a.hotp_tried;
     let mut verdict = None;
     for c in a.candidates {
-        match check_code(e, &key, c.code, now, a.rules.skew_learning)? {
+        match check_code(e, &mut codes, c.code, now, a.rules.skew_learning)? {
             Check::NoMatch => {
                 hotp_tried |= matches!(e.kind(), Kind::Hotp { .. }) && c.code < 1_000_000;
             }
@@ -293,7 +294,7 @@ enum Check {
 /// or TOTP (with `TOTP_AUTH`).
 fn check_code(
     e: &mut Enrollment,
-    key: &HotpKey,
+    key: &mut Codes<'_>,
     code: u32,
     now: u64,
     skew_learning: bool,
@@ -337,7 +338,7 @@ fn last_used(e: &Enrollment) -> Option<u64> {
 
 fn check_totp(
     e: &mut Enrollment,
-    key: &HotpKey,
+    key: &mut Codes<'_>,
     window: Window,
     code: u32,
     now: u64,

@@ -120,41 +120,74 @@ impl HotpKey {
         }
     }
 
-    /// HMAC-SHA1 of the 8-byte big-endian `counter`.
-    fn mac(&self, counter: u64) -> Zeroizing<[u8; 20]> {
-        // Inner hash: the pad block is done; one block holds the counter,
-        // the padding and the length of pad + counter in bits.
-        let mut block = Zeroizing::new([0u8; BLOCK]);
-        block[..8].copy_from_slice(&counter.to_be_bytes());
-        block[8] = 0x80;
-        block[56..].copy_from_slice(&(((BLOCK + 8) * 8) as u64).to_be_bytes());
-        let mut state = Zeroizing::new(*self.inner);
-        compress(&mut state, &mut block);
-        let mut block = Zeroizing::new([0u8; BLOCK]);
-        for (i, w) in state.iter().enumerate() {
-            block[i * 4..i * 4 + 4].copy_from_slice(&w.to_be_bytes());
+    /// A generator of this key's codes, for computing many in a row.
+    pub fn codes(&self) -> Codes<'_> {
+        Codes {
+            key: self,
+            block: GenericArray::default(),
+            state: [0; 5],
+            digest: [0; 20],
         }
-        block[20] = 0x80;
-        block[56..].copy_from_slice(&(((BLOCK + 20) * 8) as u64).to_be_bytes());
-        let mut state = Zeroizing::new(*self.outer);
-        compress(&mut state, &mut block);
-        let mut out = Zeroizing::new([0u8; 20]);
-        for (i, w) in state.iter().enumerate() {
-            out[i * 4..i * 4 + 4].copy_from_slice(&w.to_be_bytes());
-        }
-        out
     }
 
     /// HOTP value at `counter` (RFC 4226 §5.3), reduced to `digits` digits.
     pub fn code(&self, counter: u64, digits: u32) -> u32 {
-        let digest = self.mac(counter);
-        let offset = usize::from(digest[19] & 0x0f);
-        let binary = u32::from_be_bytes([
-            digest[offset],
-            digest[offset + 1],
-            digest[offset + 2],
-            digest[offset + 3],
-        ]) & 0x7fff_ffff;
+        self.codes().code(counter, digits)
+    }
+}
+
+/// Computes codes of one key with buffers that are reused from code to
+/// code and wiped once, when the generator is dropped: a scan over
+/// thousands of steps then costs two SHA-1 compressions per step.
+pub struct Codes<'k> {
+    key: &'k HotpKey,
+    block: GenericArray<u8, sha1::digest::typenum::U64>,
+    state: [u32; 5],
+    digest: [u8; 20],
+}
+
+impl Drop for Codes<'_> {
+    fn drop(&mut self) {
+        self.block.as_mut_slice().zeroize();
+        self.state.zeroize();
+        self.digest.zeroize();
+    }
+}
+
+impl Codes<'_> {
+    /// HMAC-SHA1 of the 8-byte big-endian `counter`, into `self.digest`.
+    fn mac(&mut self, counter: u64) {
+        // Inner hash: the pad block is done; one block holds the counter,
+        // the padding and the length of pad + counter in bits.
+        let block = self.block.as_mut_slice();
+        block[..8].copy_from_slice(&counter.to_be_bytes());
+        block[8] = 0x80;
+        block[9..56].fill(0);
+        block[56..].copy_from_slice(&(((BLOCK + 8) * 8) as u64).to_be_bytes());
+        self.state = *self.key.inner;
+        sha1::compress(&mut self.state, std::slice::from_ref(&self.block));
+        // Outer hash over the inner digest.
+        let block = self.block.as_mut_slice();
+        for (i, w) in self.state.iter().enumerate() {
+            block[i * 4..i * 4 + 4].copy_from_slice(&w.to_be_bytes());
+        }
+        block[20] = 0x80;
+        block[21..56].fill(0);
+        block[56..].copy_from_slice(&(((BLOCK + 20) * 8) as u64).to_be_bytes());
+        self.state = *self.key.outer;
+        sha1::compress(&mut self.state, std::slice::from_ref(&self.block));
+        for (i, w) in self.state.iter().enumerate() {
+            self.digest[i * 4..i * 4 + 4].copy_from_slice(&w.to_be_bytes());
+        }
+    }
+
+    /// HOTP value at `counter` (RFC 4226 §5.3), reduced to `digits` digits.
+    pub fn code(&mut self, counter: u64, digits: u32) -> u32 {
+        self.mac(counter);
+        let d = &self.digest;
+        let offset = usize::from(d[19] & 0x0f);
+        let binary = u32::from_be_bytes([d[offset], d[offset + 1], d[offset + 2], d[offset + 3]])
+            & 0x7fff_ffff;
         binary % 10u32.pow(digits.min(9))
     }
 }
@@ -362,11 +395,9 @@ mod tests {
                 let mut mac = Hmac::<sha1::Sha1>::new_from_slice(&bytes).unwrap();
                 mac.update(&counter.to_be_bytes());
                 let theirs: [u8; 20] = mac.finalize().into_bytes().into();
-                assert_eq!(
-                    *ours.mac(counter),
-                    theirs,
-                    "key length {len}, counter {counter}"
-                );
+                let mut codes = ours.codes();
+                codes.mac(counter);
+                assert_eq!(codes.digest, theirs, "key length {len}, counter {counter}");
             }
         }
     }
