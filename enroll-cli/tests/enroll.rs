@@ -1332,3 +1332,67 @@ fn concurrent_enrollments_never_replace_each_other_without_force() {
     assert_eq!(file.scratch_values().len(), 5, "{text}");
     assert_eq!(dir.list(), ["secret"]);
 }
+
+/// As root for a user, the QR image files are made with the user's
+/// identity: a symlink the user plants in their own tree cannot aim root's
+/// create (or unlink) at a directory the user could not write to.
+#[test]
+fn qr_image_files_are_made_as_the_target_user() {
+    if !running_as_root() {
+        eprintln!("skipped: needs root (totp-enroll --user)");
+        return;
+    }
+    let dir = Dir::new();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let nobody = pam_totp::store::account_by_name("nobody").unwrap().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    std::os::unix::fs::chown(&home, Some(nobody.uid), Some(nobody.gid)).unwrap();
+    let guarded = dir.path().join("guarded");
+    std::fs::create_dir(&guarded).unwrap();
+    std::fs::set_permissions(&guarded, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink(&guarded, home.join("link")).unwrap();
+
+    let secret = home.join("secret").display().to_string();
+    let aimed = home.join("link/qr.png").display().to_string();
+    let out = run_owned(&with(
+        SCRIPTED,
+        &["-s", &secret, "--user", "nobody", "--qr-png", &aimed],
+    ));
+    out.expect_error(1, "cannot open the directory of");
+    assert_eq!(std::fs::read_dir(&guarded).unwrap().count(), 0, "{out}");
+    assert!(!home.join("secret").exists(), "{out}");
+
+    let png = home.join("qr.png");
+    run_owned(&with(
+        SCRIPTED,
+        &[
+            "-s",
+            &secret,
+            "--user",
+            "nobody",
+            "--qr-png",
+            &png.display().to_string(),
+        ],
+    ))
+    .expect(0);
+    let meta = std::fs::metadata(&png).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (nobody.uid, 0o600));
+}
+
+/// A lock held on the enrollment makes totp-enroll say it is busy after a
+/// bounded wait, instead of hanging.
+#[test]
+fn a_held_lock_makes_totp_enroll_say_the_enrollment_is_busy() {
+    let dir = Dir::new();
+    let secret = dir.file("secret");
+    run_owned(&with(SCRIPTED, &["-s", &secret, "-Q", "NONE"])).expect(0);
+    let before = std::fs::read(&secret).unwrap();
+    let holder = std::fs::File::open(&secret).unwrap();
+    holder.lock().unwrap();
+    let started = Instant::now();
+    run(&["--new-scratch-codes", "-s", &secret]).expect_error(1, "is busy");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    drop(holder);
+    assert_eq!(std::fs::read(&secret).unwrap(), before);
+}
