@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use test_support::running_as_root;
+
 pub use client::code_name;
 pub use spec::{Answer, Message, Op, Report, Spec, Step, StepResult};
 
@@ -95,12 +97,6 @@ fn driver() -> PathBuf {
 
 /// The uid of `nobody`.
 pub const NOBODY: u32 = 65534;
-
-/// Whether this process runs as root.
-pub fn running_as_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 

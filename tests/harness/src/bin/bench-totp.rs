@@ -14,8 +14,9 @@
 //!
 //! Usage: `cargo run --release -p pam-harness --bin bench-totp [rounds]`
 
-use pam_harness::totp::{Enrollment, SECRET, code, key, settle, step};
+use pam_harness::totp::{Enrollment, SECRET, code, key, step};
 use pam_harness::{Scenario, Service, system_module_dir};
+use test_support::settle;
 
 const CHUNKS: usize = 4;
 
