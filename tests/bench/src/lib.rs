@@ -3,6 +3,23 @@
 //! module it replaces through the same real-libpam driver (pam-harness), in
 //! one run, and reports ratios: never a pass/fail on a time.
 
+use std::path::PathBuf;
+
+/// The system's copy of the module a benchmark compares against (`name`, e.g.
+/// `pam_pwquality.so`), or `None` after telling the user which Debian
+/// `package` installs it.
+pub fn anchor_module(bench: &str, name: &str, package: &str) -> Option<PathBuf> {
+    let path = pam_harness::system_module_dir().join(name);
+    if path.exists() {
+        return Some(path);
+    }
+    eprintln!(
+        "{bench}: {} is missing (apt-get install {package}, or scripts/deps.sh --test)",
+        path.display()
+    );
+    None
+}
+
 /// The median and the 99th percentile of a set of timings, in nanoseconds.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Percentiles {

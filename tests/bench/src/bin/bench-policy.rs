@@ -20,7 +20,7 @@
 
 use std::process::{Command, ExitCode};
 
-use pam_bench::{Percentiles, ratio};
+use pam_bench::{Percentiles, anchor_module, ratio};
 use pam_harness::{Service, system_module_dir};
 
 /// The hardening guide's line with one try, so a round is one check.
@@ -67,14 +67,10 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let rounds: u32 = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(300);
-    let pwquality = system_module_dir().join("pam_pwquality.so");
-    if !pwquality.exists() {
-        eprintln!(
-            "bench-policy: {} is missing (scripts/deps.sh --test)",
-            pwquality.display()
-        );
+    let Some(pwquality) = anchor_module("bench-policy", "pam_pwquality.so", "libpam-pwquality")
+    else {
         return ExitCode::from(2);
-    }
+    };
     println!(
         "bench-policy: {} passwords x {rounds} rounds, line `{LINE}`, user {USER}, dictionary check on",
         PASSWORDS.len()

@@ -22,9 +22,9 @@
 use std::collections::HashSet;
 use std::process::ExitCode;
 
-use pam_bench::{Percentiles, ratio};
+use pam_bench::{Percentiles, anchor_module, ratio};
 use pam_harness::totp::{Enrollment, SECRET, code, key, step};
-use pam_harness::{Scenario, Service, system_module_dir};
+use pam_harness::{Scenario, Service};
 use test_support::settle;
 
 const CHUNKS: usize = 4;
@@ -115,14 +115,13 @@ fn main() -> ExitCode {
         .and_then(|a| a.parse().ok())
         .unwrap_or(2000);
     let per_chunk = rounds.div_ceil(CHUNKS);
-    let anchor = system_module_dir().join("pam_google_authenticator.so");
-    if !anchor.exists() {
-        eprintln!(
-            "bench-totp: {} is missing (apt-get install libpam-google-authenticator)",
-            anchor.display()
-        );
+    let Some(anchor) = anchor_module(
+        "bench-totp",
+        "pam_google_authenticator.so",
+        "libpam-google-authenticator",
+    ) else {
         return ExitCode::from(2);
-    }
+    };
     // Both search 25*60 steps either side of now (at 30 s: ±12.5 h); twice
     // that keeps the code wrong however long the run takes.
     let wrong = wrong_code(2 * 25 * 60);
