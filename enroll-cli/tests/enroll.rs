@@ -6,168 +6,35 @@
 // are test code too, where a panic is how a check fails.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use std::fmt;
-use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use pam_totp::enrollment::Enrollment as SecretFile;
 use pam_totp::otp;
+use test_support::qr::{self, Grid};
+use test_support::run::{self, Run, Running, labelled, spawn};
+use test_support::{Dir, Pty, now, program_present, required_in_ci, running_as_root, settle};
 
 const BIN: &str = env!("CARGO_BIN_EXE_totp-enroll");
-/// No run of the program may take longer than this (it must never wait for input it cannot get).
-const DEADLINE: Duration = Duration::from_secs(20);
 
 // ---------------------------------------------------------------- helpers
 
-/// One finished run: the command line and everything it printed.
-struct Run {
-    args: Vec<String>,
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
+fn dir() -> Dir {
+    Dir::new("totp-enroll-test-")
 }
 
-impl fmt::Display for Run {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "--- command: totp-enroll {}", self.args.join(" "))?;
-        writeln!(f, "--- status: {}", self.status)?;
-        writeln!(f, "--- stdout:\n{}", self.stdout)?;
-        write!(f, "--- stderr:\n{}", self.stderr)
-    }
-}
-
-impl Run {
-    fn code(&self) -> i32 {
-        self.status.code().unwrap_or(-1)
-    }
-
-    fn expect(&self, code: i32) -> &Self {
-        assert_eq!(self.code(), code, "unexpected exit status\n{self}");
-        self
-    }
-
-    /// A failure is exactly one line on stderr, naming the program, and nothing on stdout.
-    fn expect_error(&self, code: i32, words: &str) -> &Self {
-        self.expect(code);
-        let lines: Vec<&str> = self.stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "expected one line on stderr\n{self}");
-        assert!(lines[0].starts_with("totp-enroll: "), "{self}");
-        assert!(
-            lines[0].contains(words),
-            "stderr does not say \"{words}\"\n{self}"
-        );
-        assert!(self.stdout.is_empty(), "stdout should be empty\n{self}");
-        self
-    }
-
-    /// The `URI` line of the human output.
-    fn uri(&self) -> String {
-        self.stdout
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("URI"))
-            .map(|u| u.trim().to_owned())
-            .unwrap_or_else(|| panic!("no URI line\n{self}"))
-    }
-}
-
-fn to_strings(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| (*s).to_owned()).collect()
-}
-
-/// Waits for `child` at most [`DEADLINE`], killing it if it takes longer.
-fn finish(mut child: Child, args: Vec<String>) -> Run {
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        out.read_to_string(&mut s).ok();
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        err.read_to_string(&mut s).ok();
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > DEADLINE {
-            child.kill().ok();
-            let status = child.wait().unwrap();
-            let run = Run {
-                args,
-                status,
-                stdout: out_reader.join().unwrap(),
-                stderr: err_reader.join().unwrap(),
-            };
-            panic!("totp-enroll still ran after {DEADLINE:?}\n{run}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Run {
-        args,
-        status,
-        stdout: out_reader.join().unwrap(),
-        stderr: err_reader.join().unwrap(),
-    }
-}
-
+/// totp-enroll with `args` and no terminal: stdin is /dev/null.
 fn command(args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdin(Stdio::null());
+    cmd.args(args).stdin(Stdio::null());
     cmd
 }
 
-/// Runs with no terminal: stdin is /dev/null.
 fn run(args: &[&str]) -> Run {
-    finish(command(args).spawn().unwrap(), to_strings(args))
-}
-
-fn running_as_root() -> bool {
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
-fn in_ci() -> bool {
-    std::env::var_os("CI").is_some()
-}
-
-struct Dir(tempfile::TempDir);
-
-impl Dir {
-    fn new() -> Dir {
-        Dir(tempfile::Builder::new()
-            .prefix("totp-enroll-test-")
-            .tempdir()
-            .unwrap())
-    }
-
-    fn path(&self) -> &Path {
-        self.0.path()
-    }
-
-    fn file(&self, name: &str) -> String {
-        self.path().join(name).display().to_string()
-    }
-
-    fn list(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
+    run::run(&mut command(args))
 }
 
 /// The flags that answer every question, so nothing is asked.
@@ -182,6 +49,11 @@ fn run_owned(args: &[String]) -> Run {
     run(&refs)
 }
 
+/// The `URI` line of the human output.
+fn uri_in(text: &str) -> String {
+    labelled(text, "URI").unwrap_or_else(|| panic!("no URI line\n{text}"))
+}
+
 fn query_param(uri: &str, name: &str) -> Option<String> {
     let query = uri.split_once('?')?.1;
     query
@@ -190,157 +62,25 @@ fn query_param(uri: &str, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 fn totp_now(secret: &str) -> u32 {
     let key = otp::decode_base32(secret).unwrap();
     otp::hotp(&key, now() / 30, 6)
 }
 
-/// Waits, if needed, so that at least `margin` seconds remain in this 30 s step.
-fn settle(margin: u64) {
-    let into = now() % 30;
-    if 30 - into < margin {
-        std::thread::sleep(Duration::from_secs(30 - into) + Duration::from_millis(200));
-    }
+/// totp-enroll on a pseudo-terminal, as a person at a terminal runs it.
+fn pty(args: &[&str]) -> Pty {
+    Pty::spawn(BIN, args)
 }
 
-// ------------------------------------------------------ QR code decoding
-
-/// Module rows read back from a terminal drawing: `true` is dark.
-type Grid = Vec<Vec<bool>>;
-
-/// Splits a line into (colour escape in force, character) pairs.
-fn cells(line: &str) -> Vec<(String, char)> {
-    let mut out = Vec::new();
-    let mut colour = String::new();
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            let mut esc = String::from(c);
-            for d in chars.by_ref() {
-                esc.push(d);
-                if d == 'm' {
-                    break;
-                }
-            }
-            colour = esc;
-        } else if c != '\r' {
-            out.push((colour.clone(), c));
-        }
-    }
-    out
-}
-
-/// The QR code of UTF-8 mode: lines drawn black on white, half blocks.
-fn grid_from_utf8(stdout: &str) -> Grid {
-    let mut grid = Vec::new();
-    for line in stdout.lines().filter(|l| l.starts_with("\x1b[30;47m")) {
-        let (mut top, mut bottom) = (Vec::new(), Vec::new());
-        for (_, c) in cells(line) {
-            top.push(matches!(c, '█' | '▀'));
-            bottom.push(matches!(c, '█' | '▄'));
-        }
-        grid.push(top);
-        grid.push(bottom);
-    }
-    grid
-}
-
-/// The QR code of ANSI mode: two cells per module, dark on a black background.
-fn grid_from_ansi(stdout: &str) -> Grid {
-    stdout
-        .lines()
-        .filter(|l| l.starts_with("\x1b[4"))
-        .map(|line| {
-            cells(line)
-                .chunks(2)
-                .map(|pair| {
-                    assert!(pair.iter().all(|(_, c)| *c == ' '), "{line:?}");
-                    pair[0].0 == "\x1b[40m"
-                })
-                .collect()
-        })
-        .collect()
-}
-
-/// Light rows and columns around the drawing.
-fn quiet_zone(grid: &Grid) -> usize {
-    let size = grid.len();
-    (0..size / 2)
-        .take_while(|&q| {
-            (0..size).all(|i| {
-                !grid[q][i] && !grid[size - 1 - q][i] && !grid[i][q] && !grid[i][size - 1 - q]
-            })
-        })
-        .count()
-}
-
-/// Decodes a module grid drawn at 4 pixels per module.
-fn decode(grid: &Grid) -> String {
-    const SCALE: usize = 4;
-    let h = grid.len() * SCALE;
-    let w = grid.first().map_or(0, Vec::len) * SCALE;
-    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| {
-        if grid[y / SCALE][x / SCALE] { 0 } else { 255 }
-    });
-    let grids = img.detect_grids();
-    assert_eq!(grids.len(), 1, "expected one QR code in the drawing");
-    grids[0].decode().unwrap().1
-}
-
-/// Rasterises the SVG this program writes (rectangles from `M x y h w v1 h-w z`).
-fn grid_from_svg(svg: &str) -> Grid {
-    let size: usize = svg
-        .split("viewBox=\"0 0 ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .unwrap()
-        .parse()
-        .unwrap();
-    let mut grid = vec![vec![false; size]; size];
-    let d = svg
-        .split(" d=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
-    for seg in d.split('z').filter(|s| !s.is_empty()) {
-        let seg = seg.strip_prefix('M').unwrap();
-        let (xy, rest) = seg.split_once('h').unwrap();
-        let (x, y) = xy.split_once(' ').unwrap();
-        let (x, y): (usize, usize) = (x.parse().unwrap(), y.parse().unwrap());
-        let len: usize = rest.split_once('v').unwrap().0.parse().unwrap();
-        for cell in &mut grid[y][x..x + len] {
-            *cell = true;
-        }
-    }
-    grid
-}
-
-fn zbarimg_present() -> bool {
-    let ok = Command::new("zbarimg").arg("--version").output().is_ok();
-    assert!(
-        ok || !in_ci(),
-        "zbarimg is required in CI (zbar-tools, scripts/deps.sh --test)"
-    );
-    ok
-}
-
+// ------------------------------------------------------------------ tests
 // ------------------------------------------------------------------ tests
 
 #[test]
 fn terminal_qr_codes_decode_to_exactly_the_printed_uri() {
-    let dir = Dir::new();
+    let dir = dir();
     for (mode, read) in [
-        ("utf8", grid_from_utf8 as fn(&str) -> Grid),
-        ("ANSI", grid_from_ansi),
+        ("utf8", qr::from_utf8 as fn(&str) -> Grid),
+        ("ANSI", qr::from_ansi),
     ] {
         let secret = dir.file(mode);
         let args = with(
@@ -358,7 +98,7 @@ fn terminal_qr_codes_decode_to_exactly_the_printed_uri() {
         );
         let out = run_owned(&args);
         out.expect(0);
-        let uri = out.uri();
+        let uri = out.line("URI");
         assert!(
             uri.starts_with(
                 "otpauth://totp/ACME%20Co%20%26%20Sons:j%C3%B6rg%2Bops@example.org?secret="
@@ -371,14 +111,13 @@ fn terminal_qr_codes_decode_to_exactly_the_printed_uri() {
             grid.iter().all(|row| row.len() == grid.len()) || mode == "utf8",
             "{out}"
         );
-        // UTF-8 mode may end with one extra light row (two rows per line).
-        let square: Grid = grid.iter().take(grid[0].len()).cloned().collect();
+        let square = qr::square(&grid);
         assert!(
-            quiet_zone(&square) >= 4,
+            qr::quiet_zone(&square) >= 4,
             "quiet zone under 4 modules\n{out}"
         );
         assert_eq!(
-            decode(&square),
+            qr::decode(&square),
             uri,
             "{mode}: the QR code is not the URI\n{out}"
         );
@@ -405,7 +144,7 @@ fn terminal_qr_codes_decode_to_exactly_the_printed_uri() {
 
 #[test]
 fn png_and_svg_files_decode_to_exactly_the_printed_uri() {
-    let dir = Dir::new();
+    let dir = dir();
     let (png, svg) = (dir.file("code.png"), dir.file("code.svg"));
     let out = run_owned(&with(
         SCRIPTED,
@@ -419,15 +158,18 @@ fn png_and_svg_files_decode_to_exactly_the_printed_uri() {
         ],
     ));
     out.expect(0);
-    let uri = out.uri();
+    let uri = out.line("URI");
     for f in [&png, &svg] {
         let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{f} holds the secret: mode 0600 expected");
     }
-    let grid = grid_from_svg(&std::fs::read_to_string(&svg).unwrap());
-    assert!(quiet_zone(&grid) >= 4);
-    assert_eq!(decode(&grid), uri);
-    if zbarimg_present() {
+    let grid = qr::from_svg(&std::fs::read_to_string(&svg).unwrap());
+    assert!(qr::quiet_zone(&grid) >= 4);
+    assert_eq!(qr::decode(&grid), uri);
+    if required_in_ci(
+        program_present("zbarimg", "--version"),
+        "zbarimg (zbar-tools)",
+    ) {
         let z = Command::new("zbarimg")
             .args(["--raw", "-q"])
             .arg(&png)
@@ -435,8 +177,6 @@ fn png_and_svg_files_decode_to_exactly_the_printed_uri() {
             .unwrap();
         assert!(z.status.success(), "zbarimg failed: {z:?}");
         assert_eq!(String::from_utf8_lossy(&z.stdout).trim_end(), uri);
-    } else {
-        eprintln!("zbarimg not installed: PNG decoding not checked");
     }
     // The image files are new files only: an existing one is not overwritten.
     let again = run_owned(&with(
@@ -449,7 +189,7 @@ fn png_and_svg_files_decode_to_exactly_the_printed_uri() {
 
 #[test]
 fn uri_and_json_output_for_scripts() {
-    let dir = Dir::new();
+    let dir = dir();
     let secret = dir.file("uri");
     let out = run(&[
         "-t", "-d", "-w", "5", "-r", "4", "-R", "60", "-S", "60", "-e", "7", "-s", &secret,
@@ -523,19 +263,14 @@ fn uri_and_json_output_for_scripts() {
 
 #[test]
 fn the_file_is_laid_out_like_google_authenticators() {
-    let present = Command::new("google-authenticator")
-        .arg("--help")
-        .output()
-        .is_ok();
-    assert!(
-        present || !in_ci(),
-        "google-authenticator is required in CI"
-    );
-    if !present {
-        eprintln!("google-authenticator not installed: layout not compared");
+    let present = program_present("google-authenticator", "--help");
+    if !required_in_ci(
+        present,
+        "google-authenticator (libpam-google-authenticator)",
+    ) {
         return;
     }
-    let dir = Dir::new();
+    let dir = dir();
     for flags in [
         &[
             "-t", "-d", "-S", "60", "-w", "5", "-r", "3", "-R", "30", "-e", "4",
@@ -580,7 +315,7 @@ fn the_file_is_laid_out_like_google_authenticators() {
 
 #[test]
 fn an_existing_enrollment_is_kept_without_force_and_replaced_atomically_with_it() {
-    let dir = Dir::new();
+    let dir = dir();
     let secret = dir.file("secret");
     run_owned(&with(SCRIPTED, &["-s", &secret])).expect(0);
     let before = std::fs::read(&secret).unwrap();
@@ -647,12 +382,12 @@ fn run_with_file_size_limit(args: &[String], bytes: u64) -> Run {
             Ok(())
         });
     }
-    finish(cmd.spawn().unwrap(), args.to_vec())
+    run::run(&mut cmd)
 }
 
 #[test]
 fn a_failed_write_leaves_the_old_enrollment_and_no_new_file() {
-    let dir = Dir::new();
+    let dir = dir();
     let secret = dir.file("secret");
     // No file yet: a write that fails leaves none.
     let out = run_with_file_size_limit(&with(SCRIPTED, &["-s", &secret, "--json"]), 20);
@@ -674,7 +409,7 @@ fn a_failed_write_leaves_the_old_enrollment_and_no_new_file() {
 
 #[test]
 fn a_directory_that_takes_no_new_files_is_refused_before_anything_is_shown() {
-    let dir = Dir::new();
+    let dir = dir();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let locked = dir.path().join("locked");
     std::fs::create_dir(&locked).unwrap();
@@ -720,19 +455,15 @@ fn in_mount_namespace(script: &str, args: &[&str]) -> Option<Run> {
     }
     let mut all = vec!["-m", "sh", "-c", script, "sh"];
     all.extend(args);
-    let child = Command::new("unshare")
-        .args(&all)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    Some(finish(child, to_strings(&all)))
+    let mut out = run::run(Command::new("unshare").args(&all));
+    // Its error lines are totp-enroll's.
+    out.name = "totp-enroll".to_owned();
+    Some(out)
 }
 
 #[test]
 fn a_read_only_file_system_is_refused_and_the_old_file_kept() {
-    let dir = Dir::new();
+    let dir = dir();
     let secret = dir.file("secret");
     run_owned(&with(SCRIPTED, &["-s", &secret])).expect(0);
     let before = std::fs::read(&secret).unwrap();
@@ -758,7 +489,7 @@ fn a_read_only_file_system_is_refused_and_the_old_file_kept() {
 
 #[test]
 fn a_full_file_system_fails_the_write_and_keeps_the_old_file() {
-    let dir = Dir::new();
+    let dir = dir();
     let d = dir.path().display().to_string();
     // A small tmpfs: enroll, fill it up, then try to replace the enrollment.
     let script = r#"
@@ -795,7 +526,7 @@ fn a_full_file_system_fails_the_write_and_keeps_the_old_file() {
 
 #[test]
 fn bad_options_are_one_line_and_exit_2_and_write_nothing() {
-    let dir = Dir::new();
+    let dir = dir();
     let secret = dir.file("secret");
     let long_issuer = "x".repeat(3000);
     for (args, words) in [
@@ -829,9 +560,9 @@ fn bad_options_are_one_line_and_exit_2_and_write_nothing() {
             "does not fit in a QR code",
         ),
     ] {
-        let mut all = to_strings(args);
+        let mut all = with(args, &[]);
         if !args.contains(&"-s") {
-            all.extend(to_strings(&["-s", &secret]));
+            all.extend(with(&["-s", &secret], &[]));
         }
         // So that the refusal is not about the missing confirmation terminal:
         all.push("-C".to_owned());
@@ -843,7 +574,7 @@ fn bad_options_are_one_line_and_exit_2_and_write_nothing() {
 
 #[test]
 fn without_a_terminal_open_questions_fail_at_once_instead_of_waiting() {
-    let dir = Dir::new();
+    let dir = dir();
     let secret = dir.file("secret");
     // stdin is a pipe that stays open: a program that waited for it would hang.
     for (args, missing) in [
@@ -861,9 +592,9 @@ fn without_a_terminal_open_questions_fail_at_once_instead_of_waiting() {
     ] {
         let mut all = args.clone();
         all.extend(["-s", &secret]);
-        let mut child = command(&all).stdin(Stdio::piped()).spawn().unwrap();
-        let stdin = child.stdin.take();
-        let out = finish(child, to_strings(&all));
+        let mut running = spawn(command(&all).stdin(Stdio::piped()));
+        let stdin = running.child.stdin.take();
+        let out = running.finish();
         drop(stdin);
         out.expect_error(2, "not a terminal");
         assert!(out.stderr.contains(missing), "{out}");
@@ -873,7 +604,7 @@ fn without_a_terminal_open_questions_fail_at_once_instead_of_waiting() {
 
 #[test]
 fn only_root_enrolls_someone_else() {
-    let dir = Dir::new();
+    let dir = dir();
     let secret = dir.file("secret");
     let args = [
         "--user", "root", "-s", &secret, "-t", "-D", "-W", "-u", "-C",
@@ -891,7 +622,7 @@ fn only_root_enrolls_someone_else() {
             .stderr(Stdio::piped())
             .uid(65534)
             .gid(65534);
-        finish(cmd.spawn().unwrap(), to_strings(&args))
+        run::run(&mut cmd)
     } else {
         run(&args)
     };
@@ -901,7 +632,7 @@ fn only_root_enrolls_someone_else() {
 
 #[test]
 fn new_scratch_codes_replace_the_old_ones_and_keep_the_secret() {
-    let dir = Dir::new();
+    let dir = dir();
     let secret = dir.file("secret");
     run(&[
         "-t", "-d", "-w", "5", "-r", "3", "-R", "30", "-e", "3", "-C", "-q", "-s", &secret,
@@ -1005,129 +736,12 @@ fn help_names_every_flag_and_the_exit_codes() {
     assert!(v.stdout.starts_with("totp-enroll "), "{v}");
 }
 
-// ------------------------------------------------------ pseudo-terminal
-
-/// totp-enroll on a pseudo-terminal, as a person at a terminal runs it.
-struct Pty {
-    master: std::fs::File,
-    child: Child,
-    output: Arc<Mutex<Vec<u8>>>,
-    seen: usize,
-    args: Vec<String>,
-}
-
-impl Pty {
-    fn spawn(args: &[&str]) -> Pty {
-        let (mut master, mut slave) = (0, 0);
-        // SAFETY: openpty writes two fds into the given ints; the name,
-        // termios and winsize pointers may be null.
-        let rc = unsafe {
-            libc::openpty(
-                &mut master,
-                &mut slave,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                std::ptr::null(),
-            )
-        };
-        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-        // SAFETY: both fds were just opened by openpty and are owned by nobody else.
-        let (master, slave) =
-            unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-        let mut cmd = Command::new(BIN);
-        cmd.args(args)
-            .stdin(slave.try_clone().unwrap())
-            .stdout(slave.try_clone().unwrap())
-            .stderr(slave);
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().unwrap();
-        // Our copies of the terminal's other end go, so reads end when the child exits.
-        drop(cmd);
-        let master = std::fs::File::from(master);
-        let mut reader = master.try_clone().unwrap();
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&output);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        Pty {
-            master,
-            child,
-            output,
-            seen: 0,
-            args: to_strings(args),
-        }
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.output.lock().unwrap()).replace('\r', "")
-    }
-
-    /// Waits until `text` appears after what was already matched; returns the output up to it.
-    fn expect(&mut self, text: &str) -> String {
-        let start = Instant::now();
-        loop {
-            let all = self.text();
-            if let Some(i) = all[self.seen.min(all.len())..].find(text) {
-                self.seen += i + text.len();
-                return all;
-            }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "waited for {text:?}\n--- command: totp-enroll {}\n--- terminal:\n{all}",
-                self.args.join(" ")
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn send(&mut self, text: &str) {
-        self.master.write_all(text.as_bytes()).unwrap();
-    }
-
-    fn wait(mut self) -> (i32, String) {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(50));
-                return (status.code().unwrap_or(-1), self.text());
-            }
-            if start.elapsed() > DEADLINE {
-                self.child.kill().ok();
-                panic!("still running\n{}", self.text());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-fn uri_in(text: &str) -> String {
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix("URI"))
-        .map(|u| u.trim().to_owned())
-        .unwrap_or_else(|| panic!("no URI line\n{text}"))
-}
-
 #[test]
 fn interactive_enrollment_asks_checks_the_code_then_saves() {
     settle(8);
-    let dir = Dir::new();
+    let dir = dir();
     let secret = dir.file("secret");
-    let mut t = Pty::spawn(&["-s", &secret, "-i", "Example", "-l", "carol"]);
+    let mut t = pty(&["-s", &secret, "-i", "Example", "-l", "carol"]);
     t.expect("time-based (what authenticator apps show)? [Y/n]");
     t.send("\n"); // Enter: yes
     t.expect("Refuse codes that were already used? [Y/n]");
@@ -1145,15 +759,7 @@ fn interactive_enrollment_asks_checks_the_code_then_saves() {
     );
     let uri = uri_in(&shown);
     let b32 = query_param(&uri, "secret").unwrap();
-    assert_eq!(
-        decode(
-            &grid_from_utf8(&shown)
-                .into_iter()
-                .take(grid_from_utf8(&shown)[0].len())
-                .collect()
-        ),
-        uri
-    );
+    assert_eq!(qr::decode(&qr::square(&qr::from_utf8(&shown))), uri);
     let right = totp_now(&b32);
     t.send("12345\n");
     t.expect("not a 6-digit code (2 tries left)");
@@ -1187,10 +793,10 @@ fn interactive_enrollment_asks_checks_the_code_then_saves() {
 
 #[test]
 fn interactive_wrong_codes_or_end_of_input_save_nothing() {
-    let dir = Dir::new();
+    let dir = dir();
     let secret = dir.file("secret");
     let png = dir.file("code.png");
-    let mut t = Pty::spawn(&["-t", "-D", "-W", "-u", "-s", &secret, "--qr-png", &png]);
+    let mut t = pty(&["-t", "-D", "-W", "-u", "-s", &secret, "--qr-png", &png]);
     let shown = t.expect("code the app shows: ");
     assert!(
         Path::new(&png).exists(),
@@ -1213,7 +819,7 @@ fn interactive_wrong_codes_or_end_of_input_save_nothing() {
     );
 
     // Ctrl-C at the code prompt: the PNG goes too.
-    let mut t = Pty::spawn(&["-t", "-D", "-W", "-u", "-s", &secret, "--qr-png", &png]);
+    let mut t = pty(&["-t", "-D", "-W", "-u", "-s", &secret, "--qr-png", &png]);
     t.expect("code the app shows: ");
     assert!(Path::new(&png).exists());
     t.send("\x03");
@@ -1222,13 +828,13 @@ fn interactive_wrong_codes_or_end_of_input_save_nothing() {
     assert!(dir.list().is_empty(), "{:?}", dir.list());
 
     // End of input (Ctrl-D) at a question, and at the code prompt.
-    let mut t = Pty::spawn(&["-s", &secret]);
+    let mut t = pty(&["-s", &secret]);
     t.expect("time-based");
     t.send("\x04");
     let (code, text) = t.wait();
     assert_eq!(code, 5, "{text}");
     assert!(text.contains("input ended"), "{text}");
-    let mut t = Pty::spawn(&["-c", "-W", "-u", "-s", &secret]);
+    let mut t = pty(&["-c", "-W", "-u", "-s", &secret]);
     t.expect("Press the app's button");
     t.send("\x04");
     let (code, text) = t.wait();
@@ -1238,9 +844,9 @@ fn interactive_wrong_codes_or_end_of_input_save_nothing() {
 
 #[test]
 fn interactive_counter_based_confirmation_moves_the_counter_past_the_code() {
-    let dir = Dir::new();
+    let dir = dir();
     let secret = dir.file("secret");
-    let mut t = Pty::spawn(&["-c", "-u", "-s", &secret]);
+    let mut t = pty(&["-c", "-u", "-s", &secret]);
     t.expect("Accept the next 17 codes? [y/N]");
     t.send("\n"); // Enter: no, the next 3
     let shown = t.expect("Press the app's button");
@@ -1259,7 +865,7 @@ fn interactive_counter_based_confirmation_moves_the_counter_past_the_code() {
 
 #[test]
 fn secret_paths_expand_like_the_modules_secret_option() {
-    let dir = Dir::new();
+    let dir = dir();
     let user = pam_totp::store::account_by_uid(std::fs::metadata("/proc/self").unwrap().uid())
         .unwrap()
         .unwrap()
@@ -1276,7 +882,7 @@ fn secret_paths_expand_like_the_modules_secret_option() {
     // A relative path is taken from the current directory.
     let mut cmd = command(&["-t", "-D", "-W", "-u", "-C", "-s", "relative", "--json"]);
     cmd.current_dir(dir.path());
-    let out = finish(cmd.spawn().unwrap(), to_strings(&["-s", "relative"]));
+    let out = run::run(&mut cmd);
     out.expect(0);
     let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
     assert_eq!(v["path"], dir.file("relative").as_str(), "{out}");
@@ -1284,19 +890,16 @@ fn secret_paths_expand_like_the_modules_secret_option() {
 
 #[test]
 fn concurrent_enrollments_never_replace_each_other_without_force() {
-    let dir = Dir::new();
+    let dir = dir();
     let secret = dir.file("secret");
-    let runs: Vec<Child> = (0..6)
+    let runs: Vec<Running> = (0..6)
         .map(|_| {
-            command(&["-t", "-D", "-W", "-u", "-C", "-s", &secret, "--json"])
-                .spawn()
-                .unwrap()
+            spawn(&mut command(&[
+                "-t", "-D", "-W", "-u", "-C", "-s", &secret, "--json",
+            ]))
         })
         .collect();
-    let outs: Vec<Run> = runs
-        .into_iter()
-        .map(|c| finish(c, to_strings(&["-s", &secret])))
-        .collect();
+    let outs: Vec<Run> = runs.into_iter().map(Running::finish).collect();
     let winners: Vec<&Run> = outs.iter().filter(|o| o.code() == 0).collect();
     assert_eq!(winners.len(), 1, "exactly one enrollment may win");
     for o in outs.iter().filter(|o| o.code() != 0) {
@@ -1307,17 +910,17 @@ fn concurrent_enrollments_never_replace_each_other_without_force() {
     assert_eq!(file.lines().next(), v["secret"].as_str());
 
     // With --force they all succeed, one after another; the file is whole and one of theirs.
-    let runs: Vec<Child> = (0..6)
+    let runs: Vec<Running> = (0..6)
         .map(|_| {
-            command(&["-t", "-D", "-W", "-u", "-C", "-s", &secret, "--json", "-f"])
-                .spawn()
-                .unwrap()
+            spawn(&mut command(&[
+                "-t", "-D", "-W", "-u", "-C", "-s", &secret, "--json", "-f",
+            ]))
         })
         .collect();
     let secrets: Vec<String> = runs
         .into_iter()
         .map(|c| {
-            let o = finish(c, to_strings(&["-s", &secret, "-f"]));
+            let o = c.finish();
             o.expect(0);
             let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
             v["secret"].as_str().unwrap().to_owned()
@@ -1342,7 +945,7 @@ fn qr_image_files_are_made_as_the_target_user() {
         eprintln!("skipped: needs root (totp-enroll --user)");
         return;
     }
-    let dir = Dir::new();
+    let dir = dir();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let nobody = pam_totp::store::account_by_name("nobody").unwrap().unwrap();
     let home = dir.path().join("home");
@@ -1384,7 +987,7 @@ fn qr_image_files_are_made_as_the_target_user() {
 /// bounded wait, instead of hanging.
 #[test]
 fn a_held_lock_makes_totp_enroll_say_the_enrollment_is_busy() {
-    let dir = Dir::new();
+    let dir = dir();
     let secret = dir.file("secret");
     run_owned(&with(SCRIPTED, &["-s", &secret, "-Q", "NONE"])).expect(0);
     let before = std::fs::read(&secret).unwrap();

@@ -1,37 +1,16 @@
 //! `pam-policy-check`, the admin's checker, as a user runs it.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use test_support::{Run, run_with_input};
 
+/// pam-policy-check with `args`, `input` on its stdin.
 fn check(args: &[&str], input: &[u8]) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pam-policy-check"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot start pam-policy-check");
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let bytes = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&bytes);
-    });
-    let out = child
-        .wait_with_output()
-        .expect("waiting for pam-policy-check");
-    writer.join().expect("the stdin writer panicked");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    run_with_input(
+        Command::new(env!("CARGO_BIN_EXE_pam-policy-check")).args(args),
+        input,
+    )
 }
 
 const GUIDE: &[&str] = &[
@@ -47,9 +26,9 @@ const GUIDE: &[&str] = &[
 #[test]
 fn pass_and_fail_with_every_reason() {
     let r = check(GUIDE, b"Xk9#mQ2$vL\n");
-    assert_eq!((r.code, r.stdout.as_str()), (0, "PASS\n"), "{}", r.stderr);
+    assert_eq!((r.code(), r.stdout.as_str()), (0, "PASS\n"), "{r}");
     let r = check(GUIDE, b"short\n");
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code(), 1);
     assert_eq!(
         r.stdout,
         "FAIL\n\
@@ -61,37 +40,34 @@ fn pass_and_fail_with_every_reason() {
     );
     // The whole option line as one argument works the same.
     let r = check(&[&GUIDE.join(" ")], b"short");
-    assert_eq!(r.stdout.lines().count(), 6, "{}", r.stdout);
+    assert_eq!(r.stdout.lines().count(), 6, "{r}");
 }
 
 #[test]
 fn old_password_and_user() {
     let r = check(&[GUIDE, &["--old"]].concat(), b"xK9#Mq2$Vl\nXk9#mQ2$vL\n");
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code(), 1);
     assert!(
         r.stdout
             .contains("BAD PASSWORD: The password differs with case changes only\n"),
-        "{}",
-        r.stdout
+        "{r}"
     );
     let r = check(&[GUIDE, &["--user", "alice"]].concat(), b"Alice#2024x\n");
     assert!(
         r.stdout
             .contains("The password contains the user name in some form"),
-        "{}",
-        r.stdout
+        "{r}"
     );
 }
 
 #[test]
 fn minscore_feedback() {
     let r = check(&["minlen=6", "minscore=4"], b"Summer2024!\n");
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code(), 1);
     assert!(
         r.stdout
             .contains("BAD PASSWORD: The password is too easy to guess (strength "),
-        "{}",
-        r.stdout
+        "{r}"
     );
 }
 
@@ -99,51 +75,42 @@ fn minscore_feedback() {
 fn bad_input_is_answered() {
     let r = check(GUIDE, b"");
     assert_eq!(
-        (r.code, r.stdout.as_str()),
+        (r.code(), r.stdout.as_str()),
         (1, "FAIL\nBAD PASSWORD: No password supplied\n")
     );
     let r = check(GUIDE, b"Xk9#m\xffQ2$vL\n");
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code(), 1);
     assert_eq!(
         r.stdout,
         "FAIL\nBAD PASSWORD: The password is not valid UTF-8 text\n"
     );
     let r = check(GUIDE, b"Xk9#m\x01\x02\x1bQ2$vL\n");
-    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(r.code(), 0, "{r}");
     let long = "Xk9#mQ2$vL".repeat(10 * 1024);
     let r = check(GUIDE, long.as_bytes());
-    assert_eq!((r.code, r.stdout.as_str()), (0, "PASS\n"));
+    assert_eq!((r.code(), r.stdout.as_str()), (0, "PASS\n"));
     let r = check(GUIDE, &vec![b'a'; 2 * 1024 * 1024]);
-    assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("input longer than"), "{}", r.stderr);
+    assert_eq!(r.code(), 2);
+    assert!(r.stderr.contains("input longer than"), "{r}");
 }
 
 #[test]
 fn configuration_errors_exit_2_and_say_why() {
     let r = check(&["minlenn=3"], b"Xk9#mQ2$vL\n");
-    assert_eq!(r.code, 2);
-    assert!(
-        r.stderr.contains("unknown option \"minlenn=3\""),
-        "{}",
-        r.stderr
-    );
+    assert_eq!(r.code(), 2);
+    assert!(r.stderr.contains("unknown option \"minlenn=3\""), "{r}");
     let r = check(&["conf=/nonexistent/pwquality.conf"], b"Xk9#mQ2$vL\n");
-    assert_eq!(r.code, 2);
-    assert!(
-        r.stderr.contains("/nonexistent/pwquality.conf"),
-        "{}",
-        r.stderr
-    );
+    assert_eq!(r.code(), 2);
+    assert!(r.stderr.contains("/nonexistent/pwquality.conf"), "{r}");
     let r = check(&["--frobnicate"], b"");
-    assert_eq!(r.code, 2);
+    assert_eq!(r.code(), 2);
     let r = check(&["--help"], b"");
-    assert!(r.code == 0 && r.stdout.contains("--build-dict"));
+    assert!(r.code() == 0 && r.stdout.contains("--build-dict"));
 }
 
 #[test]
 fn builds_a_dictionary_the_module_reads() {
-    let dir = std::env::temp_dir().join(format!("pam-policy-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = test_support::Dir::new("pam-policy-cli-");
     let list = dir.join("words.txt");
     std::fs::write(&list, "Zorblatt\nQuux-Widget\n# comment\n").unwrap();
     let prefix: PathBuf = dir.join("site");
@@ -155,8 +122,8 @@ fn builds_a_dictionary_the_module_reads() {
         ],
         b"",
     );
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.starts_with("2 words written"), "{}", r.stdout);
+    assert_eq!(r.code(), 0, "{r}");
+    assert!(r.stdout.starts_with("2 words written"), "{r}");
     let dictpath = format!("dictpath={}", prefix.display());
     let r = check(&["minlen=6", &dictpath], b"Zorblatt1!\n");
     assert_eq!(
@@ -164,10 +131,9 @@ fn builds_a_dictionary_the_module_reads() {
         "FAIL\nBAD PASSWORD: The password fails the dictionary check - it is based on a dictionary word\n"
     );
     let r = check(&["minlen=6", &dictpath], b"quuxwidget#\n");
-    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert_eq!(r.code(), 1, "{r}");
     // A missing dictionary: the built-in list, and a note saying so.
     let r = check(&["minlen=6", "dictpath=/nonexistent/dict"], b"Password1!\n");
-    assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("built-in list"), "{}", r.stderr);
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(r.code(), 1);
+    assert!(r.stderr.contains("built-in list"), "{r}");
 }

@@ -13,14 +13,19 @@
 //! and `{sys}` (the directory of the system's PAM modules).
 
 pub mod client;
+pub mod drive;
 pub mod spec;
 pub mod totp;
 
 use std::fmt;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use test_support::running_as_root;
 
 pub use client::code_name;
 pub use spec::{Answer, Message, Op, Report, Spec, Step, StepResult};
@@ -79,10 +84,34 @@ pub fn system_module_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(&candidates[0]))
 }
 
-/// The driver binary, built next to the test binaries.
+/// This process's own program, when it is its own driver.
+static OWN_DRIVER: OnceLock<PathBuf> = OnceLock::new();
+/// Set in the environment of a driver process started from [`OWN_DRIVER`].
+const AS_DRIVER: &str = "PAM_HARNESS_AS_DRIVER";
+
+/// For a program of another crate that drives modules (the benchmarks): it
+/// becomes its own driver, so it needs no `pam-drive` built beside it (`cargo
+/// run` builds only the program it runs). Call it first in `main`; in the
+/// driver processes the program then starts, it runs the transaction and
+/// returns the code to exit with.
+pub fn drive_with_this_program() -> Option<ExitCode> {
+    if std::env::var_os(AS_DRIVER).is_some() {
+        return Some(drive::main());
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        let _ = OWN_DRIVER.set(exe);
+    }
+    None
+}
+
+/// The driver program: `PAM_HARNESS_DRIVER`, else this program when it is its
+/// own driver, else `pam-drive` built next to the test binaries.
 fn driver() -> PathBuf {
     if let Some(p) = std::env::var_os("PAM_HARNESS_DRIVER") {
         return PathBuf::from(p);
+    }
+    if let Some(own) = OWN_DRIVER.get() {
+        return own.clone();
     }
     let deps = build_dir();
     let profile_dir = if deps.file_name().is_some_and(|n| n == "deps") {
@@ -95,12 +124,6 @@ fn driver() -> PathBuf {
 
 /// The uid of `nobody`.
 pub const NOBODY: u32 = 65534;
-
-/// Whether this process runs as root.
-pub fn running_as_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -321,6 +344,9 @@ impl<'s> Scenario<'s> {
             json
         };
         cmd.envs(&self.spec.process_env);
+        if std::env::var_os("PAM_HARNESS_DRIVER").is_none() && OWN_DRIVER.get().is_some() {
+            cmd.env(AS_DRIVER, "1");
+        }
         cmd.arg(arg)
             .env("LD_PRELOAD", env!("PAM_HARNESS_SYSLOG_SHIM"))
             .env("PAM_HARNESS_SYSLOG", syslog)

@@ -1,37 +1,22 @@
 //! Fixtures for pam_totp tests: a secret file for the user the tests run as,
 //! in a directory of its own, and the codes an authenticator app would show.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 
 use pam_totp::otp::{self, Key};
+use test_support::{euid, list, now, program_present, required_in_ci};
 
 /// The secret every fixture uses unless told otherwise (160 bits).
 pub const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 
 /// The account the tests run as (root in CI).
 pub fn current_user() -> String {
-    let uid = std::fs::metadata("/proc/self").map_or(0, |m| m.uid());
+    let uid = euid();
     pam_totp::store::account_by_uid(uid)
         .ok()
         .flatten()
         .map_or_else(|| panic!("uid {uid} has no passwd entry"), |a| a.name)
-}
-
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// Waits, if needed, until at least `margin` seconds remain in the current
-/// 30-second step, so codes computed now are still current when checked.
-pub fn settle(margin: u64) {
-    let into = now() % 30;
-    if 30 - into < margin {
-        std::thread::sleep(Duration::from_secs(30 - into) + Duration::from_millis(200));
-    }
 }
 
 /// The 6-digit code for `step` as a string with leading zeros.
@@ -120,37 +105,15 @@ impl Enrollment {
     }
 }
 
-pub fn list(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
-
 /// Whether pam_google_authenticator.so and oathtool, the anchors the
 /// comparisons need, are installed. In CI (`CI` set) their absence fails the
-/// test; elsewhere the test is skipped with a note.
+/// test; elsewhere the caller skips it, and a note says so.
 pub fn anchors_present() -> bool {
     let ok = crate::system_module_dir()
         .join("pam_google_authenticator.so")
         .exists()
-        && std::process::Command::new("oathtool")
-            .arg("--version")
-            .output()
-            .is_ok();
-    assert!(
-        ok || std::env::var_os("CI").is_none(),
-        "pam_google_authenticator.so and oathtool are required in CI (scripts/deps.sh --test)"
-    );
-    if !ok {
-        eprintln!("skipped: pam_google_authenticator.so or oathtool is not installed");
-    }
-    ok
+        && program_present("oathtool", "--version");
+    required_in_ci(ok, "pam_google_authenticator.so or oathtool")
 }
 
 /// Runs `oathtool ARGS -b SECRET` and returns its output line.

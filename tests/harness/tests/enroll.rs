@@ -8,11 +8,12 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use pam_harness::totp::{Enrollment, anchors_present, now, oathtool, settle};
+use pam_harness::totp::{Enrollment, anchors_present, oathtool};
 use pam_harness::{Outcome, Service};
 use pam_totp::enrollment::Enrollment as File;
+use test_support::{Run, now, settle};
 
 fn totp_enroll() -> PathBuf {
     if let Some(p) = std::env::var_os("TOTP_ENROLL") {
@@ -33,34 +34,15 @@ fn totp_enroll() -> PathBuf {
     path
 }
 
-/// Runs totp-enroll with no terminal; panics with everything it printed unless it exits 0.
+/// Runs totp-enroll with no terminal; fails with everything it printed unless it exits 0.
 fn enroll(args: &[&str]) -> serde_json::Value {
     let out = run_enroll(args);
-    assert!(
-        out.status.success(),
-        "totp-enroll failed\n{}",
-        show(args, &out)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e})\n{}", show(args, &out)))
+    out.expect(0);
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e})\n{out}"))
 }
 
-fn run_enroll(args: &[&str]) -> Output {
-    Command::new(totp_enroll())
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("totp-enroll: {e}"))
-}
-
-fn show(args: &[&str], out: &Output) -> String {
-    format!(
-        "--- command: totp-enroll {}\n--- status: {}\n--- stdout:\n{}\n--- stderr:\n{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+fn run_enroll(args: &[&str]) -> Run {
+    test_support::run(Command::new(totp_enroll()).args(args))
 }
 
 /// The TOTP code `oathtool` computes for `unix_time`.
@@ -211,7 +193,7 @@ fn a_counter_based_enrollment_logs_in_through_both_modules() {
 
 #[test]
 fn root_enrolls_another_user_whose_file_it_becomes() {
-    if !pam_harness::running_as_root() {
+    if !test_support::running_as_root() {
         eprintln!("skipped: needs root to enroll another user (nobody)");
         return;
     }
@@ -228,18 +210,11 @@ fn root_enrolls_another_user_whose_file_it_becomes() {
     let args = [
         "--user", "nobody", "-t", "-D", "-W", "-u", "-C", "-s", &path,
     ];
-    let out = run_enroll(&args);
-    assert_eq!(out.status.code(), Some(1), "{}", show(&args, &out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("cannot write in"),
-        "{}",
-        show(&args, &out)
-    );
+    run_enroll(&args).expect_error(1, "cannot write in");
     assert!(!Path::new(&path).exists());
     // nobody's home (/nonexistent) has no directory for the default file.
     let default = ["--user", "nobody", "-t", "-D", "-W", "-u", "-C"];
-    let out = run_enroll(&default);
-    assert_eq!(out.status.code(), Some(1), "{}", show(&default, &out));
+    run_enroll(&default).expect(1);
 
     // Their own directory: the file is theirs, 0600, and logs them in.
     let chown = Command::new("chown")

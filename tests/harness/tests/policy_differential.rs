@@ -465,7 +465,7 @@ fn the_flow_around_the_check() {
             !a.prompts.is_empty() || name.contains("fails"),
             "{name}: {a:?}"
         );
-        if pam_harness::running_as_root() {
+        if test_support::running_as_root() {
             // Root: warned, not refused (unless the password expired).
             let a = observe(&script(ours.user("alice")).run());
             let b = observe(&script(theirs.user("alice")).run());
@@ -504,7 +504,7 @@ fn the_flow_around_the_check() {
             run(&theirs, false),
             "`{line}`, user {user}"
         );
-        if pam_harness::running_as_root() {
+        if test_support::running_as_root() {
             assert_eq!(
                 run(&ours, true),
                 run(&theirs, true),

@@ -6,7 +6,8 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use pam_harness::{Outcome, Service, flags, running_as_root, write_file};
+use pam_harness::{Outcome, Service, flags, write_file};
+use test_support::running_as_root;
 
 const GUIDE: &str = "retry=3 minlen=10 difok=3 ucredit=-1 lcredit=-2 dcredit=-1 ocredit=-1";
 

@@ -2,8 +2,9 @@
 //! every kind of bad input. Codes are computed for the current time, as an
 //! authenticator app would; `settle` keeps a test away from step boundaries.
 
-use pam_harness::totp::{self, Enrollment, SECRET, code, settle, step};
+use pam_harness::totp::{Enrollment, SECRET, code, step};
 use pam_harness::{Outcome, Service};
+use test_support::settle;
 
 fn service(e: &Enrollment, extra: &str) -> Service {
     Service::new(&format!("auth required {{totp}} {} {extra}", e.arg()))
@@ -483,7 +484,7 @@ fn debug_logs_no_secrets() {
 fn unwritable_state_is_reported_and_allow_readonly_lets_the_login_through() {
     // Needs the file work to run as another user than root, whose file
     // permissions then apply: only possible when the tests run as root.
-    if !pam_harness::running_as_root() {
+    if !test_support::running_as_root() {
         eprintln!("skipped: needs root to act as nobody");
         return;
     }
@@ -553,12 +554,12 @@ fn unwritable_state_is_reported_and_allow_readonly_lets_the_login_through() {
             .unwrap_or_default()
             .contains("22222222")
     );
-    assert_eq!(totp::list(dir.path()), ["nobody"]);
+    assert_eq!(test_support::list(dir.path()), ["nobody"]);
 }
 
 #[test]
 fn a_file_owned_by_someone_else_is_refused() {
-    if !pam_harness::running_as_root() {
+    if !test_support::running_as_root() {
         eprintln!("skipped: needs root to create a file owned by another user");
         return;
     }
@@ -578,7 +579,7 @@ fn a_file_owned_by_someone_else_is_refused() {
 
 #[test]
 fn user_option_reads_a_root_owned_store() {
-    if !pam_harness::running_as_root() {
+    if !test_support::running_as_root() {
         eprintln!("skipped: needs root");
         return;
     }

@@ -5,9 +5,10 @@
 
 use std::process::Command;
 
-use pam_harness::totp::{self, Enrollment, anchors_present, code, settle, step};
+use pam_harness::totp::{self, Enrollment, anchors_present, code, step};
 use pam_harness::{Outcome, Service};
 use pam_totp::enrollment::Enrollment as File;
+use test_support::settle;
 
 fn oathtool(secret: &str, unix_time: u64) -> String {
     totp::oathtool(&["--totp", "-N", &format!("@{unix_time}")], secret)
@@ -57,7 +58,7 @@ fn oathtool_agrees_with_our_codes() {
         1_234_567_890,
         2_000_000_000,
         20_000_000_000,
-        pam_harness::totp::now(),
+        test_support::now(),
     ] {
         assert_eq!(oathtool(secret, t), code(secret, t / 30), "time {t}");
     }
@@ -71,7 +72,7 @@ fn a_cli_enrollment_authenticates_with_pam_totp_using_oathtool_codes() {
     settle(3);
     let e = enroll_with_cli(&["-t", "-d", "-r", "3", "-R", "30", "-w", "3"]);
     let secret = secret_of(&e);
-    let c = oathtool(&secret, pam_harness::totp::now());
+    let c = oathtool(&secret, test_support::now());
     login(&ours(&e, ""), &e, &c).expect("PAM_SUCCESS");
     // Its scratch codes work once.
     let scratch = File::parse(&e.bytes())
@@ -151,7 +152,7 @@ fn both_modules_decide_alike_on_the_same_file_time_and_code() {
     for text in &files {
         settle(5);
         let s = step();
-        let step60 = pam_harness::totp::now() / 60;
+        let step60 = test_support::now() / 60;
         let inputs = [
             code(secret, s),
             code(secret, s + 1),

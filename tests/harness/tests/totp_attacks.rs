@@ -5,8 +5,9 @@
 use std::fs::File;
 use std::time::{Duration, Instant};
 
-use pam_harness::totp::{self, Enrollment, SECRET, code, settle, step};
+use pam_harness::totp::{self, Enrollment, SECRET, code, step};
 use pam_harness::{Outcome, Service};
+use test_support::{now, settle};
 
 fn service(e: &Enrollment, extra: &str) -> Service {
     Service::new(&format!("auth required {{totp}} {} {extra}", e.arg()))
@@ -179,13 +180,13 @@ fn the_clock_is_read_when_the_answer_arrives() {
     // One-second steps, window 1: a code is good for the second it is made in.
     let e = Enrollment::new("\" STEP_SIZE 1\n\" WINDOW_SIZE 1\n\" TOTP_AUTH\n");
     let svc = service(&e, "noskewadj");
-    let prompt_opens = totp::now() + 1;
-    while totp::now() < prompt_opens {
+    let prompt_opens = now() + 1;
+    while now() < prompt_opens {
         std::thread::sleep(Duration::from_millis(20));
     }
     let c = {
         let key = totp::key(SECRET);
-        format!("{:06}", pam_totp::otp::hotp(&key, totp::now(), 6))
+        format!("{:06}", pam_totp::otp::hotp(&key, now(), 6))
     };
     let out = svc.user(&e.user).answer_late(&c, 2500).authenticate().run();
     out.expect("PAM_AUTH_ERR");

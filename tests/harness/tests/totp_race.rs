@@ -7,9 +7,10 @@
 
 use std::time::{Duration, Instant};
 
-use pam_harness::totp::{Enrollment, SECRET, code, settle, step};
+use pam_harness::totp::{Enrollment, SECRET, code, step};
 use pam_harness::{Outcome, Service, race};
 use pam_totp::enrollment::Enrollment as File;
+use test_support::settle;
 
 const RACERS: usize = 32;
 

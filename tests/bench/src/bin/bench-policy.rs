@@ -2,7 +2,7 @@
 //! real-libpam driver, on the same passwords, with the dictionary check on.
 //!
 //! ```sh
-//! cargo build --release -p pam-harness --bins && target/release/bench-policy [ROUNDS]
+//! cargo run --release -p pam-bench --bin bench-policy [ROUNDS]
 //! ```
 //!
 //! For each module and each password, `pam-drive` runs ROUNDS rounds
@@ -20,6 +20,7 @@
 
 use std::process::{Command, ExitCode};
 
+use pam_bench::{Percentiles, anchor_module, ratio};
 use pam_harness::{Service, system_module_dir};
 
 /// The hardening guide's line with one try, so a round is one check.
@@ -52,6 +53,9 @@ const PASSWORDS: &[&str] = &[
 ];
 
 fn main() -> ExitCode {
+    if let Some(code) = pam_harness::drive_with_this_program() {
+        return code;
+    }
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--one") {
         let (Some(module), Some(rounds)) = (args.get(2), args.get(3).and_then(|r| r.parse().ok()))
@@ -63,14 +67,10 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let rounds: u32 = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(300);
-    let pwquality = system_module_dir().join("pam_pwquality.so");
-    if !pwquality.exists() {
-        eprintln!(
-            "bench-policy: {} is missing (scripts/deps.sh --test)",
-            pwquality.display()
-        );
+    let Some(pwquality) = anchor_module("bench-policy", "pam_pwquality.so", "libpam-pwquality")
+    else {
         return ExitCode::from(2);
-    }
+    };
     println!(
         "bench-policy: {} passwords x {rounds} rounds, line `{LINE}`, user {USER}, dictionary check on",
         PASSWORDS.len()
@@ -98,8 +98,8 @@ fn main() -> ExitCode {
     }
     println!(
         "  ratio pam_pwquality / pam_policy: p50 {:.1}x   p99 {:.1}x",
-        theirs.call.p50 / ours.call.p50,
-        theirs.call.p99 / ours.call.p99
+        ratio(theirs.call.p50, ours.call.p50),
+        ratio(theirs.call.p99, ours.call.p99)
     );
     println!("per transaction (pam_start_confdir, pam_chauthtok, pam_end):");
     for (name, m) in rows {
@@ -113,40 +113,15 @@ fn main() -> ExitCode {
     }
     println!(
         "  ratio pam_pwquality / pam_policy: p50 {:.1}x   p99 {:.1}x   cold p50 {:.1}x",
-        theirs.transaction.p50 / ours.transaction.p50,
-        theirs.transaction.p99 / ours.transaction.p99,
-        theirs.cold_p50 / ours.cold_p50
+        ratio(theirs.transaction.p50, ours.transaction.p50),
+        ratio(theirs.transaction.p99, ours.transaction.p99),
+        ratio(theirs.cold_p50, ours.cold_p50)
     );
     println!("peak RSS of the driver processes:");
     for (name, m) in rows {
         println!("  {name:<14} {:>6} KiB", m.peak_rss_kib);
     }
     ExitCode::SUCCESS
-}
-
-#[derive(Default)]
-struct Percentiles {
-    p50: f64,
-    p99: f64,
-    samples: usize,
-}
-
-impl Percentiles {
-    fn of(mut ns: Vec<u64>) -> Self {
-        if ns.is_empty() {
-            return Self::default();
-        }
-        ns.sort_unstable();
-        let pct = |p: f64| {
-            let i = ((ns.len() as f64 - 1.0) * p).round() as usize;
-            ns[i.min(ns.len() - 1)] as f64
-        };
-        Self {
-            p50: pct(0.50),
-            p99: pct(0.99),
-            samples: ns.len(),
-        }
-    }
 }
 
 struct Measured {
