@@ -331,6 +331,22 @@ fn check_code(
     }
 }
 
+/// The skew search's (offset, step) pairs, nearest first: 0, -1, +1, -2, +2, …
+fn skew_search_order(tm: u64) -> Vec<(i64, u64)> {
+    let mut order = Vec::with_capacity(2 * SKEW_SEARCH_STEPS as usize + 1);
+    for i in 0..=SKEW_SEARCH_STEPS as i64 {
+        for s in [-i, i] {
+            if let Some(step) = tm.checked_add_signed(s) {
+                order.push((s, step));
+            }
+            if i == 0 {
+                break;
+            }
+        }
+    }
+    order
+}
+
 /// The newest step already used, with `DISALLOW_REUSE`.
 fn last_used(e: &Enrollment) -> Option<u64> {
     e.used_steps().and_then(|u| u.iter().copied().max())
@@ -357,18 +373,19 @@ fn check_totp(
         return Ok(Check::NoMatch);
     }
     // The usual failure is a clock that is off; look for the code far out
-    // and learn the skew. Every step is computed, so timing says nothing.
+    // and learn the skew. Every step is computed (the nearest match wins),
+    // so timing says nothing; steps go through the generator [`otp::LANES`] at a time.
+    let order = skew_search_order(tm);
     let mut skew = None;
-    for i in 0..=SKEW_SEARCH_STEPS as i64 {
-        for s in [-i, i] {
-            if let Some(step) = tm.checked_add_signed(s)
-                && codes_equal(key.code(step, DIGITS), code)
-                && skew.is_none()
-            {
+    for chunk in order.chunks(otp::LANES) {
+        let mut counters = [tm; otp::LANES];
+        for (c, &(_, step)) in counters.iter_mut().zip(chunk) {
+            *c = step;
+        }
+        let found = key.batch(&counters, DIGITS);
+        for (&(s, _), &f) in chunk.iter().zip(&found) {
+            if codes_equal(f, code) && skew.is_none() {
                 skew = Some(s);
-            }
-            if i == 0 {
-                break;
             }
         }
     }

@@ -29,7 +29,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -456,25 +456,37 @@ fn open_checked(path: &Path, rules: &Rules, lock: Option<Duration>) -> Result<Lo
     if stat.st_size > MAX_FILE_SIZE as i64 {
         return Err(StoreError::TooLarge(path.to_path_buf()));
     }
-    // Room for the largest file and one byte more, reserved before reading:
-    // a file that grows while it is read must not make the buffer move and
-    // leave an unwiped copy of the secret behind.
-    let mut contents = Zeroizing::new(vec![0u8; MAX_FILE_SIZE + 1]);
-    let mut len = 0;
-    while len < contents.len() {
-        match (&file).read(&mut contents[len..]) {
-            Ok(0) => break,
-            Ok(n) => len += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                return Err(StoreError::Io {
-                    op: "reading",
-                    path: path.to_path_buf(),
-                    errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-                });
+    // Room for the file as stat saw it and one byte more, reserved before
+    // reading: the buffer never grows, so no reallocation leaves an unwiped
+    // copy of the secret behind. A file that grew meanwhile is read again
+    // into room for the largest file (the first buffer is wiped).
+    let mut room = usize::try_from(stat.st_size)
+        .unwrap_or(MAX_FILE_SIZE)
+        .min(MAX_FILE_SIZE)
+        + 1;
+    let (mut contents, len) = loop {
+        let mut buf = Zeroizing::new(vec![0u8; room]);
+        let mut len = 0;
+        while len < buf.len() {
+            match std::os::unix::fs::FileExt::read_at(&file, &mut buf[len..], len as u64) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(StoreError::Io {
+                        op: "reading",
+                        path: path.to_path_buf(),
+                        errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+                    });
+                }
             }
         }
-    }
+        if len == room && room <= MAX_FILE_SIZE {
+            room = MAX_FILE_SIZE + 1;
+            continue;
+        }
+        break (buf, len);
+    };
     if len > MAX_FILE_SIZE {
         return Err(StoreError::TooLarge(path.to_path_buf()));
     }
@@ -692,15 +704,21 @@ pub struct Decided {
 }
 
 /// The pam_google_authenticator secret file.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 pub struct FileStore {
     pub lock_wait: Duration,
+    /// What [`Store::before_prompt`] read, for the unlocked first decision
+    /// of the attempt that follows (one read per login when nothing is
+    /// written, as in pam_google_authenticator; a decision that writes is
+    /// always taken again on a fresh read under the lock).
+    seen: std::cell::RefCell<Option<(PathBuf, Enrollment)>>,
 }
 
 impl Default for FileStore {
     fn default() -> Self {
         Self {
             lock_wait: LOCK_WAIT,
+            seen: std::cell::RefCell::new(None),
         }
     }
 }
@@ -723,7 +741,8 @@ impl FileStore {
         read(&t.path, &t.rules).map(drop)
     }
 
-    /// One transaction: `decide` on the enrollment; if its result differs,
+    /// One transaction: `decide` on the enrollment (as read before the
+    /// prompt, else read now without a lock); if its result differs,
     /// lock, read again, decide again, replace atomically, unlock. Returns
     /// what the (last) decision said and why its change was not saved, if
     /// saving failed (the decision stands; the caller chooses what that means).
@@ -733,7 +752,11 @@ impl FileStore {
         mut decide: impl FnMut(&Enrollment) -> Result<(T, Enrollment), StoreError>,
     ) -> Result<(T, Option<StoreError>), StoreError> {
         let _identity = AsUser::take(t.owner.uid, t.owner.gid)?;
-        let before = parse(&read(&t.path, &t.rules)?)?;
+        let seen = self.seen.borrow_mut().take().filter(|(p, _)| *p == t.path);
+        let before = match seen {
+            Some((_, e)) => e,
+            None => parse(&read(&t.path, &t.rules)?)?,
+        };
         let (result, after) = decide(&before)?;
         if after == before {
             return Ok((result, None));
@@ -792,7 +815,9 @@ impl Store for FileStore {
         now: u64,
     ) -> Result<Gate, StoreError> {
         let e = self.load(t)?;
-        Ok(decision::gate(&e, host, grace_period, now))
+        let gate = decision::gate(&e, host, grace_period, now);
+        *self.seen.borrow_mut() = Some((t.path.clone(), e));
+        Ok(gate)
     }
 
     fn attempt(&self, t: &Target, a: &Attempt<'_>, now: u64) -> Result<Decided, StoreError> {

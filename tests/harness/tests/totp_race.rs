@@ -190,9 +190,11 @@ fn a_login_killed_at_any_instant_leaves_a_whole_file_and_spends_nothing_twice() 
         killed_mid_way > kills / 4,
         "too few kills landed inside a login"
     );
-    // The survivors still log in (once the one-second rate-limit window has passed).
+    // The survivors still log in once the one-second rate-limit window has
+    // passed: stamps are whole seconds and one at now - 1 still counts, so
+    // wait for two seconds to turn over.
     let next = remaining[0];
-    std::thread::sleep(Duration::from_millis(1100));
+    std::thread::sleep(Duration::from_millis(2100));
     svc.user(&e.user)
         .answer(&next.to_string())
         .authenticate()
