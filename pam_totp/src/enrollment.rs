@@ -369,6 +369,21 @@ fn split_lines(bytes: &[u8]) -> Vec<&[u8]> {
     out
 }
 
+/// A scratch code's line, written straight into wiped memory (no
+/// formatted string holds the code on the way).
+fn scratch_line(code: ScratchCode, eol: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut line = Zeroizing::new(Vec::with_capacity(8 + eol.len()));
+    let mut v = code.value();
+    let mut digits = Zeroizing::new([0u8; 8]);
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    line.extend_from_slice(&digits[..]);
+    line.extend_from_slice(eol);
+    line
+}
+
 fn raw(bytes: &[u8]) -> Zeroizing<Vec<u8>> {
     let mut v = Zeroizing::new(Vec::with_capacity(bytes.len()));
     v.extend_from_slice(bytes);
@@ -571,7 +586,7 @@ impl Enrollment {
             secret_line,
             lines: scratch
                 .iter()
-                .map(|&c| Line::Scratch(c, raw(format!("{:08}\n", c.value()).as_bytes())))
+                .map(|&c| Line::Scratch(c, scratch_line(c, b"\n")))
                 .collect(),
             step: 30,
             window: 3,
@@ -860,9 +875,8 @@ impl Enrollment {
             }
         }
         for &code in codes {
-            let mut line = raw(format!("{:08}", code.value()).as_bytes());
-            line.extend_from_slice(eol);
-            next.lines.push(Line::Scratch(code, line));
+            next.lines
+                .push(Line::Scratch(code, scratch_line(code, eol)));
         }
         let reread = Enrollment::parse(&next.encode())?;
         if reread.scratch.as_slice() != codes {
