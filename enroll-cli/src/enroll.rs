@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use pam_totp::enrollment::{self, Enrollment, NewEnrollment, ScratchCode};
 use pam_totp::otp::Key;
-use pam_totp::store::{self, Account, AsUser, FileStore, Rules, StoreError, Target};
+use pam_totp::store::{self, Account, AsUser, Enrollments, FileStore, Rules, StoreError, Target};
 use zeroize::Zeroizing;
 
 use crate::cli::Args;

@@ -440,9 +440,17 @@ impl Enrollment {
                 }
             }
         }
-        let mut e = Enrollment {
+        let mut e = Enrollment::with_defaults(key, raw(&bytes[..rest]), lines);
+        e.read_values()?;
+        Ok(e)
+    }
+
+    /// An enrollment of these lines with every option at the anchor's
+    /// default (30-second steps, window 3, nothing else set).
+    fn with_defaults(key: Key, secret_line: Zeroizing<Vec<u8>>, lines: Vec<Line>) -> Enrollment {
+        Enrollment {
             key,
-            secret_line: raw(&bytes[..rest]),
+            secret_line,
             lines,
             step: 30,
             window: 3,
@@ -454,9 +462,7 @@ impl Enrollment {
             resetting_skew: Vec::new(),
             last: Default::default(),
             scratch: Zeroizing::new(Vec::new()),
-        };
-        e.read_values()?;
-        Ok(e)
+        }
     }
 
     fn option_value(&self, name: Name) -> Option<&[u8]> {
@@ -582,22 +588,15 @@ impl Enrollment {
         secret_line.extend_from_slice(text.as_bytes());
         secret_line.push(b'\n');
         let mut e = Enrollment {
-            key,
-            secret_line,
-            lines: scratch
-                .iter()
-                .map(|&c| Line::Scratch(c, scratch_line(c, b"\n")))
-                .collect(),
-            step: 30,
-            window: 3,
-            totp: false,
-            hotp_counter: None,
-            used_steps: None,
-            rate_limit: None,
-            time_skew: 0,
-            resetting_skew: Vec::new(),
-            last: Default::default(),
             scratch: Zeroizing::new(scratch.to_vec()),
+            ..Enrollment::with_defaults(
+                key,
+                secret_line,
+                scratch
+                    .iter()
+                    .map(|&c| Line::Scratch(c, scratch_line(c, b"\n")))
+                    .collect(),
+            )
         };
         match settings.kind {
             Kind::Totp => {

@@ -696,6 +696,23 @@ pub trait Store {
     ) -> Result<Decided, StoreError>;
 }
 
+/// What totp-enroll (and an admin) asks of a store: whole enrollments
+/// created, replaced and removed, each atomically and under the store's rules.
+pub trait Enrollments {
+    /// Saves a new enrollment where there is none (`already_exists()` otherwise).
+    fn create(&self, target: &Target, e: &Enrollment) -> Result<(), StoreError>;
+    /// Replaces an existing enrollment with what `change` makes of it.
+    fn replace(
+        &self,
+        target: &Target,
+        change: impl FnOnce(&Enrollment) -> Result<Enrollment, StoreError>,
+    ) -> Result<(), StoreError>;
+    /// Replaces whatever is there (valid or not) with `e`.
+    fn overwrite(&self, target: &Target, e: &Enrollment) -> Result<(), StoreError>;
+    /// Removes the enrollment.
+    fn remove(&self, target: &Target) -> Result<(), StoreError>;
+}
+
 /// The outcome of an attempt, and why its change could not be saved, if it could not.
 #[derive(Debug)]
 pub struct Decided {
@@ -770,15 +787,17 @@ impl FileStore {
         }
         Ok((result, locked.replace(&bytes).err()))
     }
+}
 
+impl Enrollments for FileStore {
     /// Saves a new enrollment where there is none (`already_exists()` otherwise).
-    pub fn create(&self, t: &Target, e: &Enrollment) -> Result<(), StoreError> {
+    fn create(&self, t: &Target, e: &Enrollment) -> Result<(), StoreError> {
         let _identity = AsUser::take(t.owner.uid, t.owner.gid)?;
         create_new(&t.path, &e.encode())
     }
 
     /// Replaces an existing enrollment with what `change` makes of it, under the lock.
-    pub fn replace(
+    fn replace(
         &self,
         t: &Target,
         change: impl FnOnce(&Enrollment) -> Result<Enrollment, StoreError>,
@@ -793,14 +812,14 @@ impl FileStore {
     }
 
     /// Replaces whatever the file holds (valid or not) with `e`, under the lock.
-    pub fn overwrite(&self, t: &Target, e: &Enrollment) -> Result<(), StoreError> {
+    fn overwrite(&self, t: &Target, e: &Enrollment) -> Result<(), StoreError> {
         let _identity = AsUser::take(t.owner.uid, t.owner.gid)?;
         let locked = open_locked(&t.path, &t.rules, self.lock_wait)?;
         locked.replace(&e.encode())
     }
 
     /// Removes the enrollment, under the lock.
-    pub fn remove(&self, t: &Target) -> Result<(), StoreError> {
+    fn remove(&self, t: &Target) -> Result<(), StoreError> {
         let _identity = AsUser::take(t.owner.uid, t.owner.gid)?;
         remove_locked(&t.path, &t.rules)
     }
