@@ -15,7 +15,7 @@ use pam_ext::{Conversation, PamConversation, PamHandle, PamResultCode, Priority,
 use zeroize::Zeroizing;
 
 use crate::decision::{self, Accepted, Attempt, Candidate, Gate, Refused, Rules};
-use crate::enrollment::GraceHost;
+use crate::enrollment::{Enrollment, GraceHost};
 use crate::options::{OptionError, Options, StoreOwner};
 use crate::store::{self, FileStore, Store, StoreError, Target};
 
@@ -264,10 +264,27 @@ impl<'a> Login<'a> {
         pam_ext::get_authtok(self.pamh, false).ok().flatten()
     }
 
-    /// The inputs a wrong code would be asked for, asked and dropped.
+    /// The inputs a wrong code would be asked for, asked and checked against
+    /// a decoy enrollment, so neither the prompts nor the time taken tell an
+    /// unknown or unenrolled account from a wrong code.
     fn answer_in_vain(&mut self) {
         let _ = self.authtok();
-        let _ = self.read_input();
+        let Some(answer) = self.read_input() else {
+            return;
+        };
+        let Ok(decoy) = Enrollment::parse(b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n\" TOTP_AUTH\n")
+        else {
+            return;
+        };
+        let found = decision::candidates(&answer, !self.options.forward_pass);
+        let attempt = Attempt {
+            candidates: &found,
+            rules: self.rules(),
+            host: None,
+            last: true,
+            hotp_tried: false,
+        };
+        let _ = decision::decide(&decoy, &attempt, now());
     }
 
     /// The inputs in the anchor's order: PAM_AUTHTOK first with
