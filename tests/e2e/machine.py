@@ -14,6 +14,7 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import warnings
 
@@ -343,12 +344,11 @@ class PrivateSshd(Host):
         self.name = name
         self.pam_service = "pam-e2e-%s-%d" % (name, TAG)
         self.pam_file = "/etc/pam.d/" + self.pam_service
-        self.dir = os.path.join(workdir, "sshd-" + name)
         self.proc = None
         self.made_run_sshd = False
         if os.path.exists(self.pam_file):
             raise RuntimeError("%s exists already" % self.pam_file)
-        os.makedirs(self.dir)
+        self.dir = tempfile.mkdtemp(prefix="sshd-%s." % name, dir=workdir)
         with open(self.pam_file, "w") as f:
             f.write(pam_text)
         try:
