@@ -14,6 +14,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sysconfig
 import tempfile
 import time
 import warnings
@@ -54,11 +55,15 @@ def package_installed():
 
 
 def security_dir():
-    p = subprocess.run(["dpkg-architecture", "-qDEB_HOST_MULTIARCH"], capture_output=True, text=True)
-    multiarch = p.stdout.strip()
-    if not multiarch:
-        multiarch = subprocess.run(["gcc", "-print-multiarch"], capture_output=True, text=True).stdout.strip()
-    return "/lib/%s/security" % multiarch
+    """Where libpam loads modules from: /lib/<multiarch>/security on Debian (no
+    dpkg-dev or gcc needed: the VM has neither), else where pam_unix.so is."""
+    multiarch = sysconfig.get_config_var("MULTIARCH")
+    if multiarch and os.path.exists("/lib/%s/security/pam_unix.so" % multiarch):
+        return "/lib/%s/security" % multiarch
+    found = sorted(glob.glob("/lib/*/security/pam_unix.so") + glob.glob("/usr/lib*/security/pam_unix.so"))
+    if not found:
+        raise RuntimeError("cannot find the PAM module directory (no pam_unix.so)")
+    return os.path.dirname(found[0])
 
 
 # ------------------------------------------------------------------ users
@@ -134,11 +139,10 @@ class Users:
     def remove(self):
         for name in reversed(self.made):
             # A login's session may still be closing; userdel refuses while it runs.
-            for _ in range(20):
+            for _ in range(50):
                 p = subprocess.run(["userdel", "-r", name], capture_output=True, text=True)
                 if p.returncode in (0, 6):   # 6: no such user
                     break
-                subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True)
                 time.sleep(0.2)
         self.made = []
 
