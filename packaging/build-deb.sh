@@ -71,7 +71,8 @@ install -D -m 0644 "$repo/monitoring/fail2ban/filter.d/pam-hardening.conf" \
     "$doc/examples/fail2ban/filter.d/pam-hardening.conf"
 install -D -m 0644 "$repo/monitoring/fail2ban/jail.d/pam-hardening.conf" \
     "$doc/examples/fail2ban/jail.d/pam-hardening.conf"
-install -m 0644 "$here/examples/pam.d-sshd" "$here/examples/sshd_config.d-pam-hardening.conf" "$doc/examples/"
+install -m 0644 "$here/examples/pam.d-sshd" "$here/examples/pam.d-common-password" \
+    "$here/examples/sshd_config.d-pam-hardening.conf" "$doc/examples/"
 
 # Shared-library dependencies of the binaries, as dpkg-shlibdeps finds them.
 depends="libc6, libpam0g"

@@ -84,6 +84,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 [ -x /usr/sbin/sshd ] || die "no /usr/sbin/sshd: apt-get install openssh-server (scripts/deps.sh --demo)"
+[ -x /usr/bin/python3 ] || die "no /usr/bin/python3: apt-get install python3 (scripts/deps.sh --demo)"
 if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     die "127.0.0.1:$port is in use; pick another with --port"
 fi
@@ -123,29 +124,26 @@ svc="pam-demo-sshd-$$"
 pam_file="/etc/pam.d/$svc"
 [ -e "$pam_file" ] && die "$pam_file exists already"
 on_exit "rm -f '$pam_file'"
-cat >"$pam_file" <<EOF
-# PAM service of scripts/demo.sh's throwaway sshd; removed when the demo stops.
-auth     required   $work/pam_totp.so
-account  required   pam_unix.so
-session  required   pam_unix.so
-password requisite  $work/pam_policy.so retry=3 minlen=10 difok=3 ucredit=-1 lcredit=-2 dcredit=-1 ocredit=-1
-password required   pam_unix.so use_authtok yescrypt
-EOF
+# The lines the package ships (packaging/examples: pam_totp's auth lines without
+# nullok, the hardening guide's pam_policy line), with the private module copies.
+{
+    echo "# PAM service of scripts/demo.sh's throwaway sshd; removed when the demo stops."
+    /usr/bin/python3 "$repo/tests/e2e/shipped.py" sshd-pam --module-dir "$work"
+} >"$pam_file" || die "could not write $pam_file from packaging/examples"
 
 if [ ! -d /run/sshd ]; then
     install -d -m 0755 /run/sshd
     on_exit "rmdir /run/sshd"
 fi
 ssh-keygen -q -t ed25519 -N '' -C "demo-host" -f "$work/ssh_host_ed25519_key"
+# The shipped sshd_config.d fragment first (the first value of a keyword wins),
+# then what makes this sshd a private one.
 cat >"$work/sshd_config" <<EOF
+Include $repo/packaging/examples/sshd_config.d-pam-hardening.conf
 ListenAddress 127.0.0.1
 Port $port
 HostKey $work/ssh_host_ed25519_key
 PidFile $work/sshd.pid
-UsePAM yes
-KbdInteractiveAuthentication yes
-PasswordAuthentication no
-AuthenticationMethods publickey,keyboard-interactive
 AuthorizedKeysFile .ssh/authorized_keys
 PermitRootLogin no
 PrintMotd no

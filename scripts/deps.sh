@@ -15,13 +15,15 @@ if [ "${1:-}" = "--test" ]; then
 fi
 if [ "${1:-}" = "--e2e" ]; then
     # The end-to-end suite (tests/e2e): the anchors above, plus a real sshd and SSH
-    # clients (OpenSSH, paramiko for /usr/bin/python3), passwd/useradd, fail2ban-regex.
+    # clients (OpenSSH, paramiko for /usr/bin/python3), passwd/useradd, fail2ban-regex,
+    # and pytest for /usr/bin/python3, which runs the suite.
     packages="$packages libpam-modules libpam-runtime pamtester libpam-pwquality cracklib-runtime libpam-google-authenticator oathtool"
-    packages="$packages openssh-server openssh-client python3-paramiko passwd util-linux fail2ban"
+    packages="$packages openssh-server openssh-client python3 python3-paramiko python3-pytest passwd util-linux fail2ban"
 fi
 if [ "${1:-}" = "--demo" ]; then
-    # scripts/demo.sh: an sshd to log in to, and an SSH client.
-    packages="$packages openssh-server openssh-client passwd"
+    # scripts/demo.sh: an sshd to log in to, an SSH client, and python3 for
+    # tests/e2e/shipped.py (the shipped sshd and PAM lines) and the syslog sink.
+    packages="$packages openssh-server openssh-client passwd python3"
 fi
 
 missing=""
@@ -41,6 +43,9 @@ else
     exit 1
 fi
 echo "deps.sh: installing$missing"
-$as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+# Another apt-get or dpkg may hold the lock (e.g. unattended-upgrades): wait for it.
+apt="apt-get -o DPkg::Lock::Timeout=600"
 # shellcheck disable=SC2086
-$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+$as_root env DEBIAN_FRONTEND=noninteractive $apt update -qq
+# shellcheck disable=SC2086
+$as_root env DEBIAN_FRONTEND=noninteractive $apt install -y -qq --no-install-recommends $missing >/dev/null

@@ -9,6 +9,7 @@ sh scripts/deps.sh --test
 cargo build --workspace --locked
 cargo test --workspace --locked
 
-# End to end as root (real sshd, SSH clients, pamtester, passwd, the .deb,
-# fail2ban-regex); as any other user it prints SKIPPED. See tests/e2e/README.md.
+# End to end (pytest, tests/e2e): as root, real sshd hosts, SSH clients,
+# pamtester, passwd, the .deb, fail2ban-regex; as any other user every test is
+# reported skipped. See tests/e2e/README.md.
 sh scripts/e2e.sh

@@ -1,20 +1,27 @@
 #!/bin/sh
 # Guest provisioning ("setup"), as root inside the VM: installs the test
 # dependencies and the project's .deb, then configures sshd and /etc/pam.d the way
-# an admin following a hardening guide would:
-#   - sshd: UsePAM yes, KbdInteractiveAuthentication yes, PasswordAuthentication no,
-#     AuthenticationMethods publickey,keyboard-interactive (the `vagrant` user is
-#     exempt, so Vagrant keeps its key-only access);
-#   - /etc/pam.d/sshd: `auth required pam_totp.so` instead of `@include common-auth`;
+# an admin following a hardening guide would, with the files the package ships
+# (/usr/share/doc/pam-hardening/examples, applied by tests/e2e/shipped.py):
+#   - sshd: the drop-in sshd_config.d-pam-hardening.conf as it is (UsePAM,
+#     keyboard-interactive, no passwords, publickey,keyboard-interactive); the
+#     `vagrant` user is exempt, so Vagrant keeps its key-only access;
+#   - /etc/pam.d/sshd: the auth lines of pam.d-sshd in place of
+#     `@include common-auth`, without nullok (the suite expects a user who has not
+#     enrolled to be refused);
 #   - /etc/pam.d/common-password: pam_policy.so (put there by the package's
-#     pam-auth-update profile, or in pam_pwquality's place) with the admin policy
-#     of DESIGN.md, before pam_unix.so with use_authtok.
-# This is what tests/e2e/README.md says `run-suite.sh --system` expects.
+#     pam-auth-update profile, or in pam_pwquality's place) with the options of
+#     pam.d-common-password, before pam_unix.so with use_authtok.
+# This is what tests/e2e/README.md says `pytest tests/e2e --system` expects.
 # Safe to run again.
 set -eu
 
 src=/vagrant
 debdir=$src/vagrant/dist
+examples=/usr/share/doc/pam-hardening/examples
+shipped() { /usr/bin/python3 "$src/tests/e2e/shipped.py" --examples "$examples" "$@"; }
+# Wait for a dpkg lock another apt-get or dpkg holds.
+apt="apt-get -o DPkg::Lock::Timeout=600"
 say() { echo "setup: $*"; }
 export DEBIAN_FRONTEND=noninteractive
 
@@ -25,9 +32,9 @@ for p in $(grep -v '^[[:space:]]*#' "$src/vagrant/guest-packages"); do
 done
 if [ -n "$missing" ]; then
     say "installing$missing"
-    apt-get update -qq
+    $apt update -qq
     # shellcheck disable=SC2086
-    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    $apt install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
 # --- the project's package, built on the host ---------------------------------
@@ -36,8 +43,8 @@ set -- "$debdir"/*.deb
 say "installing $*"
 if ! dpkg -i "$@"; then
     say "resolving the package's dependencies"
-    apt-get update -qq
-    apt-get install -y -qq -f --no-install-recommends
+    $apt update -qq
+    $apt install -y -qq -f --no-install-recommends
 fi
 for f in /lib/x86_64-linux-gnu/security/pam_totp.so /lib/x86_64-linux-gnu/security/pam_policy.so; do
     [ -f "$f" ] || { echo "setup: the package did not install $f" >&2; exit 1; }
@@ -46,12 +53,7 @@ command -v totp-enroll >/dev/null || { echo "setup: the package did not install 
 
 # --- sshd ----------------------------------------------------------------------
 # The drop-in is read first (Include at the top of sshd_config), so its values win.
-cat > /etc/ssh/sshd_config.d/50-pam-hardening.conf <<'EOF'
-UsePAM yes
-KbdInteractiveAuthentication yes
-PasswordAuthentication no
-AuthenticationMethods publickey,keyboard-interactive
-EOF
+install -m 0644 "$examples/sshd_config.d-pam-hardening.conf" /etc/ssh/sshd_config.d/50-pam-hardening.conf
 # A Match block must come last: appended to the main file, once.
 if ! grep -q '^# pam-hardening e2e: vagrant keeps key-only access' /etc/ssh/sshd_config; then
     cat >> /etc/ssh/sshd_config <<'EOF'
@@ -66,15 +68,12 @@ systemctl restart ssh
 say "sshd: $(sshd -T -C user=nobody,host=localhost,addr=127.0.0.1 | grep -E '^(usepam|kbdinteractiveauthentication|authenticationmethods) ' | tr '\n' ' ')"
 
 # --- /etc/pam.d/sshd -------------------------------------------------------------
-if grep -q '^@include common-auth' /etc/pam.d/sshd; then
-    sed -i 's/^@include common-auth$/auth required pam_totp.so/' /etc/pam.d/sshd
-fi
+shipped apply-sshd-pam /etc/pam.d/sshd
 grep -q '^auth[[:space:]].*pam_totp\.so' /etc/pam.d/sshd || { echo "setup: pam_totp is not in /etc/pam.d/sshd" >&2; exit 1; }
 say "/etc/pam.d/sshd auth: $(grep -E '^(auth|@include)' /etc/pam.d/sshd | tr '\n' ';')"
 
 # --- /etc/pam.d/common-password ------------------------------------------------
 cp=/etc/pam.d/common-password
-policy="retry=3 minlen=10 difok=3 ucredit=-1 lcredit=-2 dcredit=-1 ocredit=-1"
 # The package's pam-auth-update profile (pam-policy) conflicts with pam_pwquality's
 # and pam_cracklib's; with either of those enabled, the package's own
 # pam-auth-update call leaves the stack alone. Switch the way an admin would.
@@ -94,11 +93,9 @@ elif grep -q 'pam_pwquality\.so' $cp; then
 else
     sed -i '0,/^password.*pam_unix\.so/s//password\trequisite\t\t\tpam_policy.so retry=3\n&/' $cp
 fi
-# The admin's policy (DESIGN.md); retry must stay >= 2 for the suite's
-# expired-password login (one weak, then one strong password).
-sed -i "s/^\(password[[:space:]]\+requisite[[:space:]]\+pam_policy\.so\).*/\1 $policy/" $cp
-if ! grep -E '^password.*pam_unix\.so' $cp | grep -q use_authtok; then
-    sed -i '/^password.*pam_unix\.so/s/$/ use_authtok/' $cp
-fi
+# The admin's policy as the package's example has it (its retry=3 is what the
+# suite's expired-password login needs: one weak, then one strong password),
+# and use_authtok on pam_unix.so.
+shipped apply-policy $cp
 say "common-password: $(grep -E '^password' $cp | tr -s '\t ' ' ' | tr '\n' ';')"
 say "done"

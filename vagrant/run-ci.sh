@@ -233,7 +233,7 @@ host_packages() {
     sysver=$(apt-cache policy qemu-system-x86 2>/dev/null | awk '/Candidate:/ {print $2}')
     utilsver=$(dpkg-query -W -f='${Version}' qemu-utils 2>/dev/null || true)
     if [ -z "$sysver" ] || [ "$sysver" = "(none)" ]; then
-        apt-get update -qq
+        apt-get -o DPkg::Lock::Timeout=600 update -qq
         sysver=$(apt-cache policy qemu-system-x86 | awk '/Candidate:/ {print $2}')
     fi
     if dpkg-query -W -f='${Status}' qemu-system-x86 2>/dev/null | grep -q "install ok installed"; then
@@ -248,9 +248,9 @@ host_packages() {
         return
     fi
     echo "installing:$missing"
-    apt-get update -qq
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
     # shellcheck disable=SC2086
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends --allow-downgrades $missing \
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends --allow-downgrades $missing \
         >"$run/apt.log" 2>&1 || { tail -n 40 "$run/apt.log"; return 1; }
 }
 

@@ -44,24 +44,41 @@ def hotp(key, counter, digits=6):
     return str(value % 10 ** digits).zfill(digits)
 
 
+def _key_and_step(path):
+    secret, options, _ = read(path)
+    step = int(options.get("STEP_SIZE", ["30"])[0])
+    return decode(secret), int(time.time()) // step
+
+
+def code(path, offset=0):
+    """The code an app shows now + OFFSET steps."""
+    key, now = _key_and_step(path)
+    return hotp(key, now + offset)
+
+
+def scratch_codes(path):
+    return read(path)[2]
+
+
+def code_not_near(path, steps):
+    """A 6-digit code that matches no step within STEPS of now."""
+    key, now = _key_and_step(path)
+    near = {hotp(key, now + d) for d in range(-steps, steps + 1)}
+    return next(c for c in ("%06d" % n for n in range(123456, 10 ** 6)) if c not in near)
+
+
 def main(argv):
     if len(argv) < 2 or argv[1] in ("-h", "--help"):
         print(__doc__.strip())
         return 2
-    secret, options, scratch = read(argv[1])
-    step = int(options.get("STEP_SIZE", ["30"])[0])
-    key = decode(secret)
-    now = int(time.time()) // step
     if len(argv) > 2 and argv[2] == "--scratch":
-        print("\n".join(scratch))
+        print("\n".join(scratch_codes(argv[1])))
         return 0
     if len(argv) > 3 and argv[2] == "--not-near":
-        near = {hotp(key, now + d) for d in range(-int(argv[3]), int(argv[3]) + 1)}
-        code = next(c for c in ("%06d" % n for n in range(123456, 10 ** 6)) if c not in near)
-        print(code)
+        print(code_not_near(argv[1], int(argv[3])))
         return 0
     offset = int(argv[3]) if len(argv) > 3 and argv[2] == "--offset" else 0
-    print(hotp(key, now + offset))
+    print(code(argv[1], offset))
     return 0
 
 

@@ -3,6 +3,7 @@
 a person at a terminal would (misc_conv, passwd and pamtester read the tty).
 
   pty_talk.py [--timeout S] ANSWER... -- PROGRAM [ARG...]
+  from pty_talk import talk; status, transcript = talk(answers, argv)
 
 Each time the program's output since the last answer ends in a prompt (a line
 ending with ':' and optional spaces), the next ANSWER and a newline are typed.
@@ -20,20 +21,17 @@ import time
 PROMPT = re.compile(r"[^\n]*:[ \t]*$")
 
 
-def main(argv):
-    timeout = 30.0
-    if len(argv) > 2 and argv[1] == "--timeout":
-        timeout = float(argv[2])
-        argv = argv[:1] + argv[3:]
-    if "--" not in argv:
-        print(__doc__.strip(), file=sys.stderr)
-        return 2
-    sep = argv.index("--")
-    answers, command = argv[1:sep], argv[sep + 1:]
+def talk(answers, command, timeout=30.0, env=None):
+    """Runs COMMAND on a pseudo-terminal, typing ANSWERS at its prompts.
+    Returns (exit status, transcript); status 124 on timeout."""
+    answers = list(answers)
     pid, fd = pty.fork()
     if pid == 0:
         try:
-            os.execvp(command[0], command)
+            if env is None:
+                os.execvp(command[0], command)
+            else:
+                os.execvpe(command[0], command, env)
         finally:
             os._exit(127)
     transcript = b""
@@ -45,9 +43,9 @@ def main(argv):
         if left <= 0:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-            sys.stdout.write(transcript.decode("utf-8", "replace"))
-            print("\npty_talk.py: timed out after %ss" % timeout)
-            return 124
+            os.close(fd)
+            text = transcript.decode("utf-8", "replace").replace("\r\n", "\n")
+            return 124, text + "\npty_talk.py: timed out after %ss\n" % timeout
         r, _, _ = select.select([fd], [], [], min(left, 0.2))
         if r:
             try:
@@ -79,10 +77,24 @@ def main(argv):
     if status is None:
         _, status = os.waitpid(pid, 0)
     os.close(fd)
-    sys.stdout.write(transcript.decode("utf-8", "replace").replace("\r\n", "\n"))
+    text = transcript.decode("utf-8", "replace").replace("\r\n", "\n")
     if os.WIFEXITED(status):
-        return os.WEXITSTATUS(status)
-    return 128 + os.WTERMSIG(status)
+        return os.WEXITSTATUS(status), text
+    return 128 + os.WTERMSIG(status), text
+
+
+def main(argv):
+    timeout = 30.0
+    if len(argv) > 2 and argv[1] == "--timeout":
+        timeout = float(argv[2])
+        argv = argv[:1] + argv[3:]
+    if "--" not in argv:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    sep = argv.index("--")
+    status, text = talk(argv[1:sep], argv[sep + 1:], timeout)
+    sys.stdout.write(text)
+    return status
 
 
 if __name__ == "__main__":
