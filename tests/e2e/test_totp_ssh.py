@@ -189,11 +189,10 @@ def test_not_enrolled_logged_not_enrolled(sshd, machine, not_enrolled):
 
 
 # ------------------------------------------------------------------ rate limit
-# RATE_LIMIT 3 30: three tries in 30 seconds, then refused. pam_totp is changing
-# so that a rate-limited client first gets the usual "Verification code:" prompt
-# and the "Too many login attempts..." message only after answering; these tests
-# assert that the message was shown and the login refused, not the order, so they
-# hold for both.
+# RATE_LIMIT 3 30: three tries in 30 seconds, then refused. A rate-limited
+# client first gets the usual "Verification code:" prompt, and the "Too many
+# login attempts..." message only after answering (what the client is shown
+# does not say that the limit is reached before it answers).
 
 RATE_LIMITED = ["-t", "-d", "-W", "-r", "3", "-R", "30", "-e", "0", "-Q", "NONE", "-C"]
 THROTTLED = "Too many login attempts. Please try again in"
@@ -226,6 +225,9 @@ def test_rate_limit_refuses_fourth_try_and_client_told_why(sshd, machine, rate_l
     r = _fourth_try(sshd, machine, rate_limited)
     assert not r.authenticated
     assert r.was_shown(THROTTLED), r.shown
+    asked = next(i for i, s in enumerate(r.shown) if "Verification code:" in s)
+    told = next(i for i, s in enumerate(r.shown) if THROTTLED in s)
+    assert asked < told, r.shown
 
 
 def test_rate_limit_logged_throttled(sshd, machine, rate_limited):
