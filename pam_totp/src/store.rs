@@ -768,16 +768,19 @@ impl FileStore {
         t: &Target,
         mut decide: impl FnMut(&Enrollment) -> Result<(T, Enrollment), StoreError>,
     ) -> Result<(T, Option<StoreError>), StoreError> {
-        let _identity = AsUser::take(t.owner.uid, t.owner.gid)?;
         let seen = self.seen.borrow_mut().take().filter(|(p, _)| *p == t.path);
         let before = match seen {
             Some((_, e)) => e,
-            None => parse(&read(&t.path, &t.rules)?)?,
+            None => {
+                let _identity = AsUser::take(t.owner.uid, t.owner.gid)?;
+                parse(&read(&t.path, &t.rules)?)?
+            }
         };
         let (result, after) = decide(&before)?;
         if after == before {
             return Ok((result, None));
         }
+        let _identity = AsUser::take(t.owner.uid, t.owner.gid)?;
         let locked = open_locked(&t.path, &t.rules, self.lock_wait)?;
         let before = parse(&locked.contents)?;
         let (result, after) = decide(&before)?;
