@@ -18,8 +18,18 @@
 
 use std::ops::RangeInclusive;
 
+use zeroize::Zeroizing;
+
 use crate::enrollment::{Enrollment, FormatError, GRACE_SLOTS, GraceHost, Kind, ScratchCode};
 use crate::otp::{self, Codes, codes_equal};
+
+impl zeroize::Zeroize for Candidate {
+    fn zeroize(&mut self) {
+        self.code.zeroize();
+        self.digits.zeroize();
+        self.prefix_len.zeroize();
+    }
+}
 
 /// How far the skew search looks either side of now, in steps (±12.5 h at 30 s).
 pub const SKEW_SEARCH_STEPS: u64 = 25 * 60;
@@ -87,28 +97,28 @@ pub struct Candidate {
 /// The readings of an input the anchor tries, in its order: as a 6-digit
 /// code, then as an 8-digit scratch code (first digit not 0). With `bare`,
 /// nothing may come before the code (a plain prompt without `forward_pass`).
-pub fn candidates(input: &[u8], bare: bool) -> Vec<Candidate> {
-    [6usize, 8]
-        .into_iter()
-        .filter_map(|digits| {
-            let prefix_len = input.len().checked_sub(digits)?;
-            let tail = &input[prefix_len..];
-            if !tail.iter().all(u8::is_ascii_digit) || (digits == 8 && tail[0] == b'0') {
-                return None;
-            }
-            if bare && prefix_len > 0 {
-                return None;
-            }
-            let code = tail
-                .iter()
-                .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
-            Some(Candidate {
-                code,
-                digits,
-                prefix_len,
-            })
+/// The list is wiped when dropped: it holds what the user typed.
+pub fn candidates(input: &[u8], bare: bool) -> Zeroizing<Vec<Candidate>> {
+    let mut found = Zeroizing::new(Vec::with_capacity(2));
+    found.extend([6usize, 8].into_iter().filter_map(|digits| {
+        let prefix_len = input.len().checked_sub(digits)?;
+        let tail = &input[prefix_len..];
+        if !tail.iter().all(u8::is_ascii_digit) || (digits == 8 && tail[0] == b'0') {
+            return None;
+        }
+        if bare && prefix_len > 0 {
+            return None;
+        }
+        let code = tail
+            .iter()
+            .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
+        Some(Candidate {
+            code,
+            digits,
+            prefix_len,
         })
-        .collect()
+    }));
+    found
 }
 
 /// What happens before the user is asked for a code.

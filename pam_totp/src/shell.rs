@@ -113,7 +113,7 @@ fn now() -> u64 {
 /// One input of the login: its readings as codes, the raw text (for
 /// `forward_pass`), whether another follows, and what to log if nothing matched.
 struct Input<'i> {
-    found: Vec<Candidate>,
+    found: Zeroizing<Vec<Candidate>>,
     raw: &'i [u8],
     last: bool,
     no_match: &'static str,
@@ -123,7 +123,7 @@ impl Input<'_> {
     /// No usable input: the attempt is still counted.
     fn none(why: &'static str) -> Self {
         Input {
-            found: Vec::new(),
+            found: Zeroizing::new(Vec::new()),
             raw: &[],
             last: true,
             no_match: why,

@@ -329,7 +329,7 @@ fn an_input_that_may_be_followed_by_another_changes_nothing() {
 
 #[test]
 fn candidates_follow_the_anchor_parsing() {
-    let c = |s: &str, bare| candidates(s.as_bytes(), bare);
+    let c = |s: &str, bare| candidates(s.as_bytes(), bare).to_vec();
     assert_eq!(
         c("050548", true),
         vec![Candidate {
