@@ -14,8 +14,10 @@
 # Contents:
 #   /lib/<multiarch>/security/pam_totp.so, pam_policy.so       0644
 #   /usr/bin/totp-enroll, /usr/bin/pam-policy-check            0755
+#   /usr/bin/pam-hardening (the admin command: pam-hardening doctor) 0755
 #   /usr/share/pam-configs/pam-policy   (postinst/prerm run pam-auth-update)
-#   /usr/share/man/man8/pam_totp.8.gz, pam_policy.8.gz, pam-policy-check.8.gz
+#   /usr/share/man/man8/pam_totp.8.gz, pam_policy.8.gz, pam-policy-check.8.gz,
+#     pam-hardening.8.gz
 #   /usr/share/man/man1/totp-enroll.1.gz
 #   /usr/share/doc/pam-hardening/{copyright,examples/...}
 set -eu
@@ -30,12 +32,12 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --from) from=${2:?--from needs a directory}; shift 2 ;;
         --out) out=${2:?--out needs a directory}; shift 2 ;;
-        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument: $1 (see --help)" ;;
     esac
 done
 
-for f in libpam_totp.so libpam_policy.so totp-enroll pam-policy-check; do
+for f in libpam_totp.so libpam_policy.so totp-enroll pam-policy-check pam-hardening; do
     [ -f "$from/$f" ] || die "missing $from/$f: run cargo build --release --workspace first"
 done
 
@@ -55,10 +57,11 @@ sh "$repo/scripts/install.sh" --from "$from" --destdir "$root" \
     --securedir "/lib/$multiarch/security" --prefix /usr >/dev/null
 [ -f "$root/usr/bin/pam-policy-check" ] ||
     install -D -m 0755 "$from/pam-policy-check" "$root/usr/bin/pam-policy-check"
+install -D -m 0755 "$from/pam-hardening" "$root/usr/bin/pam-hardening"
 
 install -D -m 0644 "$here/pam-configs/pam-policy" "$root/usr/share/pam-configs/pam-policy"
 
-for page in pam_totp.8 pam_policy.8 pam-policy-check.8 totp-enroll.1; do
+for page in pam_totp.8 pam_policy.8 pam-policy-check.8 pam-hardening.8 totp-enroll.1; do
     section=${page##*.}
     install -d "$root/usr/share/man/man$section"
     gzip -9n <"$here/man/$page" >"$root/usr/share/man/man$section/$page.gz"
@@ -81,7 +84,7 @@ if command -v dpkg-shlibdeps >/dev/null 2>&1; then
     printf 'Source: %s\n\nPackage: %s\nArchitecture: any\n' "$package" "$package" >"$stage/src/debian/control"
     found=$(cd "$stage/src" && dpkg-shlibdeps -O \
         "$root/lib/$multiarch/security/pam_totp.so" "$root/lib/$multiarch/security/pam_policy.so" \
-        "$root/usr/bin/totp-enroll" "$root/usr/bin/pam-policy-check" 2>/dev/null |
+        "$root/usr/bin/totp-enroll" "$root/usr/bin/pam-policy-check" "$root/usr/bin/pam-hardening" 2>/dev/null |
         sed -n 's/^shlibs:Depends=//p')
     [ -n "$found" ] && depends=$found
 fi

@@ -25,7 +25,7 @@ fi
 
 sh scripts/deps.sh --e2e
 if command -v cargo >/dev/null 2>&1; then
-    cargo build --release --locked -p pam_totp -p pam_policy -p totp-enroll
+    cargo build --release --locked -p pam_totp -p pam_policy -p totp-enroll -p pam-hardening
 elif [ -f target/release/libpam_totp.so ]; then
     # e.g. under sudo, whose PATH has no cargo: use what was built before.
     echo "scripts/e2e.sh: no cargo on PATH; using the artifacts in target/release"
