@@ -291,7 +291,7 @@ fn count_attempt(e: &mut Enrollment, now: u64) -> Result<Option<u64>, FormatErro
     }
     let first = stamps.first().copied().unwrap_or(now);
     e.set_rate_stamps(stamps)?;
-    Ok(exceeded.then(|| (first + interval).saturating_sub(now).max(1)))
+    Ok(exceeded.then(|| first.saturating_add(interval).saturating_sub(now).max(1)))
 }
 
 enum Check {
@@ -341,20 +341,10 @@ fn check_code(
     }
 }
 
-/// The skew search's (offset, step) pairs, nearest first: 0, -1, +1, -2, +2, …
-fn skew_search_order(tm: u64) -> Vec<(i64, u64)> {
-    let mut order = Vec::with_capacity(2 * SKEW_SEARCH_STEPS as usize + 1);
-    for i in 0..=SKEW_SEARCH_STEPS as i64 {
-        for s in [-i, i] {
-            if let Some(step) = tm.checked_add_signed(s) {
-                order.push((s, step));
-            }
-            if i == 0 {
-                break;
-            }
-        }
-    }
-    order
+/// The `k`-th offset of the skew search, nearest first: 0, -1, +1, -2, +2, …
+fn skew_search_offset(k: usize) -> i64 {
+    let i = k.div_ceil(2) as i64;
+    if k % 2 == 1 { -i } else { i }
 }
 
 /// The newest step already used, with `DISALLOW_REUSE`.
@@ -385,16 +375,25 @@ fn check_totp(
     // The usual failure is a clock that is off; look for the code far out
     // and learn the skew. Every step is computed (the nearest match wins),
     // so timing says nothing; steps go through the generator [`otp::LANES`] at a time.
-    let order = skew_search_order(tm);
+    let offsets = 2 * SKEW_SEARCH_STEPS as usize + 1;
     let mut skew = None;
-    for chunk in order.chunks(otp::LANES) {
+    for first in (0..offsets).step_by(otp::LANES) {
+        // Offsets of this batch; a step before 0 or past u64::MAX is not searched.
+        let mut batch = [None; otp::LANES];
         let mut counters = [tm; otp::LANES];
-        for (c, &(_, step)) in counters.iter_mut().zip(chunk) {
-            *c = step;
+        for (lane, k) in (first..offsets.min(first + otp::LANES)).enumerate() {
+            let s = skew_search_offset(k);
+            if let Some(step) = tm.checked_add_signed(s) {
+                batch[lane] = Some(s);
+                counters[lane] = step;
+            }
         }
         let found = key.batch(&counters, DIGITS);
-        for (&(s, _), &f) in chunk.iter().zip(&found) {
-            if codes_equal(f, code) && skew.is_none() {
+        for (s, &f) in batch.iter().zip(&found) {
+            if let Some(s) = *s
+                && codes_equal(f, code)
+                && skew.is_none()
+            {
                 skew = Some(s);
             }
         }
@@ -457,7 +456,7 @@ fn learn_skew(e: &mut Enrollment, tm: u64, skew: i64) -> Result<Check, FormatErr
     let consistent = entries.len() == 3
         && entries.windows(2).all(|w| {
             let ((t0, s0), (t1, _)) = (w[0], w[1]);
-            t1 > t0 && t1 <= t0 + 2 && (s0 - skew).abs() <= 1
+            t1 > t0 && t1 <= t0.saturating_add(2) && s0.abs_diff(skew) <= 1
         });
     if !consistent {
         e.set_resetting_skew(entries)?;

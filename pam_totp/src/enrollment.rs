@@ -278,14 +278,6 @@ pub struct Enrollment {
     scratch: Zeroizing<Vec<ScratchCode>>,
 }
 
-impl PartialEq for Key {
-    fn eq(&self, other: &Self) -> bool {
-        use subtle::ConstantTimeEq;
-        self.as_bytes().ct_eq(other.as_bytes()).into()
-    }
-}
-impl Eq for Key {}
-
 impl fmt::Debug for Enrollment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Enrollment")

@@ -502,10 +502,6 @@ fn open_checked(path: &Path, rules: &Rules, lock: Option<Duration>) -> Result<Lo
 }
 
 impl Locked {
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Replaces the file with `contents`, keeping its mode and owner, so that
     /// a crash at any instant leaves either the old or the new file. The
     /// temporary name a killed write may have left is removed first: we hold
@@ -629,8 +625,8 @@ pub fn create_new(path: &Path, contents: &[u8]) -> Result<(), StoreError> {
 
 /// Removes the secret file at `path` under its lock, so no transaction is
 /// half-way through it, and syncs the directory.
-fn remove_locked(path: &Path, rules: &Rules) -> Result<(), StoreError> {
-    let locked = open_locked(path, rules, LOCK_WAIT)?;
+fn remove_locked(path: &Path, rules: &Rules, wait: Duration) -> Result<(), StoreError> {
+    let locked = open_locked(path, rules, wait)?;
     unlinkat(
         &locked.dir,
         locked.name.as_os_str(),
@@ -824,7 +820,7 @@ impl Enrollments for FileStore {
     /// Removes the enrollment, under the lock.
     fn remove(&self, t: &Target) -> Result<(), StoreError> {
         let _identity = AsUser::take(t.owner.uid, t.owner.gid)?;
-        remove_locked(&t.path, &t.rules)
+        remove_locked(&t.path, &t.rules, self.lock_wait)
     }
 }
 

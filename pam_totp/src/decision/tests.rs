@@ -211,6 +211,22 @@ fn skew_learning_checklist() {
 }
 
 #[test]
+fn the_skew_search_goes_nearest_first() {
+    let order: Vec<i64> = (0..7).map(skew_search_offset).collect();
+    assert_eq!(order, [0, -1, 1, -2, 2, -3, 3]);
+    assert_eq!(
+        skew_search_offset(2 * SKEW_SEARCH_STEPS as usize),
+        SKEW_SEARCH_STEPS as i64
+    );
+    // Near step 0 the steps before it are not searched, and nothing breaks.
+    let mut f = file("\" TOTP_AUTH\n");
+    assert_eq!(
+        login(&mut f, code_at(900), 30, true),
+        Outcome::Refused(Refused::SkewLearning)
+    );
+}
+
+#[test]
 fn repeating_the_same_far_code_learns_nothing() {
     let mut f = file("\" TOTP_AUTH\n");
     assert_eq!(
