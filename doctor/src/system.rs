@@ -96,7 +96,8 @@ impl Tree {
 
     /// Every account's secret file as the module (with these options) would
     /// open it: the refused ones, and notes for those that could not be checked.
-    /// Secret files are read into memory by the store's checks, never shown.
+    /// Secret files are read and parsed by the store as a login would (so a
+    /// malformed file counts as refused too); their content is never shown.
     pub fn users(&self, options: &Options, notes: &mut Vec<String>) -> Option<Users> {
         let accounts = match self.accounts() {
             Ok(a) => a,
@@ -125,7 +126,7 @@ impl Tree {
                 continue;
             };
             users.checked += 1;
-            match store.examine(&target) {
+            match store.load(&target).map(drop) {
                 Ok(()) | Err(StoreError::NotFound(_)) | Err(StoreError::NoDirectory(_)) => {}
                 Err(StoreError::Identity(_)) => unreadable.push(user.name.clone()),
                 Err(StoreError::Io {

@@ -202,7 +202,13 @@ fn refused_secret_files_are_counted_by_name_without_content() {
     let me = fs::metadata(&root).expect("meta");
     let (uid, gid) = (me.uid(), me.gid());
     let mut passwd = String::new();
-    for (name, mode) in [("alice", 0o644), ("bob", 0), ("carol", 0o600), ("dave", 1)] {
+    for (name, mode) in [
+        ("alice", 0o644),
+        ("bob", 0),
+        ("carol", 0o600),
+        ("dave", 1),
+        ("erin", 2),
+    ] {
         let home = root.join("home").join(name);
         fs::create_dir_all(&home).expect("home");
         passwd.push_str(&format!("{name}:x:{uid}:{gid}::/home/{name}:/bin/sh\n"));
@@ -210,6 +216,11 @@ fn refused_secret_files_are_counted_by_name_without_content() {
         match mode {
             0 => symlink(root.join("home/carol/.google_authenticator"), &f).expect("symlink"),
             1 => {}
+            // Well placed, but a value the module refuses.
+            2 => {
+                fs::write(&f, "JBSWY3DPEHPK3PXPSECRETMARK\n\" WINDOW_SIZE 0\n").expect("secret");
+                fs::set_permissions(&f, fs::Permissions::from_mode(0o600)).expect("chmod");
+            }
             m => {
                 fs::write(&f, "JBSWY3DPEHPK3PXPSECRETMARK\n\" TOTP_AUTH\n").expect("secret");
                 fs::set_permissions(&f, fs::Permissions::from_mode(m)).expect("chmod");
@@ -224,9 +235,9 @@ fn refused_secret_files_are_counted_by_name_without_content() {
         .and_then(|a| a.iter().find(|f| f["id"] == "USERS-SECRET-REFUSED"))
         .unwrap_or_else(|| panic!("no USERS-SECRET-REFUSED\n{}", ran.text));
     let effect = f["effect"].as_str().unwrap_or("");
-    assert!(effect.starts_with("2 enrolled user(s)"), "{}", ran.text);
+    assert!(effect.starts_with("3 enrolled user(s)"), "{}", ran.text);
     assert!(
-        effect.contains("alice") && effect.contains("bob"),
+        effect.contains("alice") && effect.contains("bob") && effect.contains("erin"),
         "{}",
         ran.text
     );
