@@ -14,8 +14,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use pam_ext::{Conversation, PamConversation, PamHandle, PamResultCode, Priority, StrItem};
 use zeroize::Zeroizing;
 
+use crate::config::{self, Source};
 use crate::decision::{self, Accepted, Attempt, Candidate, Gate, Refused, Rules};
 use crate::enrollment::{Enrollment, GraceHost};
+use crate::minimums::{Minimums, Shortfall};
 use crate::options::{OptionError, Options, StoreOwner};
 use crate::store::{self, FileStore, Store, StoreError, Target};
 
@@ -30,6 +32,17 @@ pub mod messages {
 
     pub fn save_failed(why: &str) -> String {
         format!("Could not save the login state: {why}.")
+    }
+
+    pub const SCRATCH_REFUSED: &str =
+        "Scratch codes are not accepted here. Enter the code your app shows.";
+
+    /// A right code for an enrollment the admin's minimums refuse.
+    pub fn below_minimum(what: &dyn std::fmt::Display) -> String {
+        format!(
+            "The code is right, but your enrollment does not meet this system's requirements \
+             ({what}). Ask your administrator to enroll you again."
+        )
     }
 }
 
@@ -83,15 +96,23 @@ pub(crate) fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: c_uint) 
     let options = pam_ext::args_utf8(args)
         .map_err(OptionError::NotUtf8)
         .and_then(|a| Options::parse(a.iter().copied()));
-    let (user, outcome) = match options {
-        Err(e) => (None, Outcome::ConfigError(e.to_string())),
-        Ok(options) => match pamh.get_user(None) {
+    let configured = options.map_err(|e| e.to_string()).and_then(|o| {
+        let source = o
+            .conf
+            .as_ref()
+            .map_or(Source::Default, |p| Source::Named(p.into()));
+        let minimums = config::read(&source, &o.minimums).map_err(|e| e.to_string())?;
+        Ok((o, minimums))
+    });
+    let (user, outcome) = match configured {
+        Err(e) => (None, Outcome::ConfigError(e)),
+        Ok((options, minimums)) => match pamh.get_user(None) {
             Err(_) => (
                 None,
                 Outcome::Failure("no-user", "could not get the user name".into()),
             ),
             Ok(user) => {
-                let outcome = Login::new(pamh, flags, &options).run(&user);
+                let outcome = Login::new(pamh, flags, &options, minimums).run(&user);
                 (Some(user), outcome)
             }
         },
@@ -142,6 +163,7 @@ struct Login<'a> {
     pamh: &'a mut PamHandle,
     flags: c_uint,
     options: &'a Options,
+    minimums: Minimums,
     /// PAM_RHOST when it is a host name or an IP literal (the only kind recorded).
     host: Option<GraceHost>,
     /// PAM_RHOST was set but is no host name: it is not recorded.
@@ -149,7 +171,12 @@ struct Login<'a> {
 }
 
 impl<'a> Login<'a> {
-    fn new(pamh: &'a mut PamHandle, flags: c_uint, options: &'a Options) -> Self {
+    fn new(
+        pamh: &'a mut PamHandle,
+        flags: c_uint,
+        options: &'a Options,
+        minimums: Minimums,
+    ) -> Self {
         let rhost = pam_ext::item_string(pamh, StrItem::RHost).filter(|h| !h.is_empty());
         let host = rhost.as_deref().and_then(GraceHost::parse);
         let odd_rhost = rhost.is_some() && host.is_none();
@@ -157,6 +184,7 @@ impl<'a> Login<'a> {
             pamh,
             flags,
             options,
+            minimums,
             host,
             odd_rhost,
         }
@@ -235,6 +263,7 @@ impl<'a> Login<'a> {
             skew_learning: !self.options.noskewadj,
             advance_hotp_on_failure: !self.options.no_increment_hotp,
             grace_period: self.options.grace_period,
+            minimums: self.minimums,
         }
     }
 
@@ -369,6 +398,16 @@ impl<'a> Login<'a> {
             ),
             decision::Outcome::Refused(Refused::SkewRepeat) => {
                 Outcome::Failure("skew-learning", "same out-of-window code repeated".into())
+            }
+            decision::Outcome::Refused(Refused::BelowMinimum(short)) => {
+                match short {
+                    Shortfall::ScratchCodes { .. } => self.conv().error(messages::SCRATCH_REFUSED),
+                    _ => self.conv().error(&messages::below_minimum(&short)),
+                }
+                Outcome::Failure(
+                    "below-minimum",
+                    format!("right code refused by {}: {short}", short.setting()),
+                )
             }
             decision::Outcome::Accepted { how, candidate } => {
                 self.accepted(how, candidate, input.raw)
