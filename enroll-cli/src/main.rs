@@ -4,6 +4,7 @@ mod cli;
 mod enroll;
 mod failure;
 mod interrupt;
+mod lifecycle;
 mod qr;
 mod terminal;
 mod token;

@@ -219,6 +219,43 @@ pub enum Outcome {
     },
 }
 
+/// What [`current_code`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Current {
+    /// The code of this TOTP step or HOTP counter.
+    Matches(u64),
+    /// A code a login would refuse as reused.
+    Used,
+    NoMatch,
+}
+
+/// Whether `code` is one the app shows now for `e`, as a login would see
+/// it (window and its cap, clock skew, reuse), without changing anything:
+/// for a tool that asks the user to prove they hold the app before it shows
+/// or changes their enrollment. Scratch codes do not count.
+pub fn current_code(e: &Enrollment, code: u32, now: u64, minimums: &Minimums) -> Current {
+    let window = Window::new(minimums.window(e.window()));
+    let key = e.hotp_key();
+    let mut codes = key.codes();
+    match e.kind() {
+        Kind::Hotp { counter } => window
+            .find_hotp(&mut codes, counter, code)
+            .map_or(Current::NoMatch, Current::Matches),
+        Kind::Totp => {
+            let tm = otp::time_step(now, e.step());
+            match tm
+                .checked_add_signed(e.time_skew())
+                .and_then(|center| window.find_totp(&mut codes, center, code))
+            {
+                Some(step) if last_used(e).is_some_and(|u| u >= step) => Current::Used,
+                Some(step) => Current::Matches(step),
+                None => Current::NoMatch,
+            }
+        }
+        Kind::ScratchOnly => Current::NoMatch,
+    }
+}
+
 /// Decides one attempt at `now`; returns the outcome and the enrollment as
 /// it must be saved (equal to `e` when nothing changes).
 pub fn decide(
