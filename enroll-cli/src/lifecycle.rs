@@ -5,7 +5,6 @@
 
 use std::io::IsTerminal;
 
-use nix::syslog::{Facility, Priority, Severity};
 use pam_totp::decision::{self, Current};
 use pam_totp::enrollment::{Enrollment, Kind as FileKind};
 use pam_totp::minimums::{self, Minimums, Upgrade};
@@ -86,11 +85,11 @@ pub fn remove(args: &Args, t: &Target, admin: &Admin) -> Result<(), Failure> {
         confirm_current(t, &e, admin, "--remove")?;
     }
     FileStore::default().remove(t).map_err(Failure::store)?;
-    log(&format!(
-        "removed the enrollment of {} ({}), by uid {euid}",
-        t.user.name,
-        t.path.display()
-    ));
+    log(
+        t,
+        "remove",
+        &format!("removed the enrollment {}, by uid {euid}", t.path.display()),
+    );
     if !args.quiet {
         enroll::print(&format!(
             "Removed {}: {} is no longer enrolled.\n",
@@ -134,16 +133,20 @@ pub fn upgrade(args: &Args, t: &Target, admin: &Admin) -> Result<(), Failure> {
         )),
     });
     result.map_err(Failure::store)?;
-    log(&format!(
-        "raised the enrollment of {} ({}) to the minimums: {}",
-        t.user.name,
-        t.path.display(),
-        short
-            .iter()
-            .map(|s| s.setting())
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
+    log(
+        t,
+        "upgrade",
+        &format!(
+            "raised the enrollment {} to the minimums ({}), by uid {}",
+            t.path.display(),
+            short
+                .iter()
+                .map(|s| s.setting())
+                .collect::<Vec<_>>()
+                .join(", "),
+            store::effective_uid()
+        ),
+    );
     if !args.quiet {
         enroll::print(&format!(
             "Saved {} with the administrator's minimums; the app needs no change:\n{}",
@@ -267,8 +270,25 @@ fn settings_text(e: &Enrollment, m: &Minimums) -> String {
     out
 }
 
-/// One line to syslog (facility auth, which /var/log/auth.log holds).
-fn log(text: &str) {
-    let priority = Priority::new(Severity::LOG_NOTICE, Facility::LOG_AUTH);
-    let _ = nix::syslog::syslog(priority, &format!("totp-enroll: {text}"));
+/// One line to syslog (authpriv, where the modules log), in their form:
+/// `totp-enroll(--remove): service=totp-enroll user=NAME rhost= outcome=WORD
+/// reason="..."`, fields escaped as theirs are.
+fn log(t: &Target, outcome: &str, reason: &str) {
+    let line = format!(
+        "totp-enroll(--{outcome}): service=totp-enroll user={} rhost= outcome={outcome} reason=\"{}\"",
+        pam_ext::escape_field(&t.user.name, true),
+        pam_ext::escape_field(reason, false)
+    );
+    let Ok(line) = std::ffi::CString::new(line) else {
+        return;
+    };
+    // SAFETY: both arguments are NUL-terminated strings that outlive the
+    // call, and the format "%s" takes exactly the one string given.
+    unsafe {
+        libc::syslog(
+            libc::LOG_AUTHPRIV | libc::LOG_NOTICE,
+            c"%s".as_ptr(),
+            line.as_ptr(),
+        );
+    }
 }

@@ -408,7 +408,9 @@ fn reorders_text(c: char) -> bool {
     )
 }
 
-fn escape_field(text: &str, unquoted: bool) -> String {
+/// A log field as [`log_decision`] writes it: control characters and
+/// characters that reorder text escaped; with `unquoted`, blanks and `"` too.
+pub fn escape_field(text: &str, unquoted: bool) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if c.is_control()
