@@ -1265,3 +1265,25 @@ fn owner_is_for_root_and_a_store_outside_homes() {
         .expect_error(4, "only root");
     }
 }
+
+#[test]
+fn root_shows_a_users_enrollment_with_force_without_their_code() {
+    if !running_as_root() {
+        eprintln!("note: not root; root's --show --user --force is not tried");
+        return;
+    }
+    let dir = dir();
+    let secret = dir.file("secret");
+    let b32 = enroll_scripted(&secret, &["--user", "root"]);
+    let mut t = pty(&["--show", "--user", "root", "--force", "-s", &secret]);
+    let (code, text) = t.wait();
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        !text.contains("code the app shows"),
+        "asked for a code\n{text}"
+    );
+    assert_eq!(
+        query_param(&uri_in(&text), "secret").as_deref(),
+        Some(b32.as_str())
+    );
+}
