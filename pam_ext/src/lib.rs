@@ -11,6 +11,8 @@
 use std::ffi::{CStr, CString, c_char, c_int, c_uint, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+pub mod pq;
+
 pub use pam;
 pub use pam::constants::PamResultCode;
 pub use pam::module::PamHandle;
