@@ -105,8 +105,11 @@ enum Input {
 const SECRET: &[u8] = b"12345678901234567890";
 const SCRATCH: u32 = 12_345_678;
 
-/// (settings as a secret file's option lines, as enroll() arguments, inputs and outcomes).
-fn scenarios() -> Vec<(&'static str, &'static str, Vec<(Input, &'static str)>)> {
+/// Settings as a secret file's option lines, the same as enroll() arguments,
+/// and the inputs with the outcome each must have.
+type Scenario = (&'static str, &'static str, Vec<(Input, &'static str)>);
+
+fn scenarios() -> Vec<Scenario> {
     use Input::*;
     vec![
         (
