@@ -181,6 +181,15 @@ BEGIN
 END
 $$;
 
+-- Whether USERNAME is enrolled: what a host asks before the prompt, so that
+-- a user who is not enrolled gets nullok's answer without one.
+CREATE OR REPLACE FUNCTION pam_totp.enrolled(username text) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT FROM pam_totp.enrollments AS e WHERE e.username = enrolled.username)
+$$;
+
 -- A new enrollment for USERNAME, replacing any other in the same transaction:
 -- the old secret, its scratch codes and its state are gone on every host at
 -- once. SCRATCH are the scratch codes (8 digits each), stored hashed.
@@ -266,6 +275,7 @@ $$;
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA pam_totp FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pam_totp.verify(text, integer, integer) TO pam_totp_host;
+GRANT EXECUTE ON FUNCTION pam_totp.enrolled(text) TO pam_totp_host;
 GRANT EXECUTE ON FUNCTION pam_totp.enroll(text, bytea, integer[], integer, integer, boolean,
                                           integer, integer, bigint) TO pam_totp_admin;
 GRANT EXECUTE ON FUNCTION pam_totp.remove(text) TO pam_totp_admin;

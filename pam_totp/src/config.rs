@@ -40,8 +40,8 @@ pub enum ConfigError {
     NotRegular(PathBuf),
     /// Owned by someone other than root (or the user running the program).
     Owner(PathBuf, u32),
-    /// Writable by group or others.
-    Writable(PathBuf, u32),
+    /// Permission bits it may not have (its mode, the forbidden bits).
+    Mode(PathBuf, u32, u32),
     TooLarge(PathBuf),
     NotUtf8(PathBuf),
     Line(PathBuf, FileError),
@@ -54,13 +54,18 @@ impl fmt::Display for ConfigError {
             ConfigError::NotRegular(p) => write!(f, "{} is not a regular file", p.display()),
             ConfigError::Owner(p, uid) => write!(
                 f,
-                "{} is owned by uid {uid}, not root; its minimums are not trusted",
+                "{} is owned by uid {uid}, not root; it is not trusted",
                 p.display()
             ),
-            ConfigError::Writable(p, mode) => write!(
+            ConfigError::Mode(p, mode, forbidden) => write!(
                 f,
-                "{} is writable by group or others (mode {mode:04o}); its minimums are not trusted",
-                p.display()
+                "{} is {} by group or others (mode {mode:04o}); it is not trusted",
+                p.display(),
+                if mode & forbidden & 0o022 != 0 {
+                    "writable"
+                } else {
+                    "readable"
+                }
             ),
             ConfigError::TooLarge(p) => write!(f, "{} is larger than 64 KiB", p.display()),
             ConfigError::NotUtf8(p) => write!(f, "{} is not UTF-8 text", p.display()),
@@ -74,6 +79,23 @@ impl std::error::Error for ConfigError {}
 /// The minimums in `source`, then `extra` (module arguments) on top.
 pub fn read(source: &Source, extra: &[minimums::Setting]) -> Result<Minimums, ConfigError> {
     let path = source.path();
+    let Some(text) = read_trusted(path, *source == Source::Default, 0o022)? else {
+        return Ok(Minimums::default().with(extra));
+    };
+    let settings =
+        minimums::parse_file(&text).map_err(|e| ConfigError::Line(path.to_owned(), e))?;
+    Ok(Minimums::default().with(&settings).with(extra))
+}
+
+/// The text of a file only root (or this program's user) can have written:
+/// a regular file, not a symlink, owned by root or the effective uid, with
+/// none of the `forbidden` permission bits, at most 64 KiB of UTF-8.
+/// `Ok(None)` when it does not exist and `may_be_absent`.
+pub fn read_trusted(
+    path: &Path,
+    may_be_absent: bool,
+    forbidden: u32,
+) -> Result<Option<String>, ConfigError> {
     let io = |e: Errno| ConfigError::Io(path.to_owned(), e);
     let fd = match open(
         path,
@@ -81,9 +103,7 @@ pub fn read(source: &Source, extra: &[minimums::Setting]) -> Result<Minimums, Co
         Mode::empty(),
     ) {
         Ok(fd) => fd,
-        Err(Errno::ENOENT) if *source == Source::Default => {
-            return Ok(Minimums::default().with(extra));
-        }
+        Err(Errno::ENOENT) if may_be_absent => return Ok(None),
         Err(Errno::ELOOP) => return Err(ConfigError::NotRegular(path.to_owned())),
         Err(e) => return Err(io(e)),
     };
@@ -95,8 +115,12 @@ pub fn read(source: &Source, extra: &[minimums::Setting]) -> Result<Minimums, Co
     if st.st_uid != 0 && st.st_uid != euid {
         return Err(ConfigError::Owner(path.to_owned(), st.st_uid));
     }
-    if st.st_mode & 0o022 != 0 {
-        return Err(ConfigError::Writable(path.to_owned(), st.st_mode & 0o7777));
+    if st.st_mode & forbidden != 0 {
+        return Err(ConfigError::Mode(
+            path.to_owned(),
+            st.st_mode & 0o7777,
+            forbidden,
+        ));
     }
     if st.st_size > MAX_CONF_SIZE {
         return Err(ConfigError::TooLarge(path.to_owned()));
@@ -113,9 +137,9 @@ pub fn read(source: &Source, extra: &[minimums::Setting]) -> Result<Minimums, Co
     if bytes.len() as i64 > MAX_CONF_SIZE {
         return Err(ConfigError::TooLarge(path.to_owned()));
     }
-    let text = std::str::from_utf8(&bytes).map_err(|_| ConfigError::NotUtf8(path.to_owned()))?;
-    let settings = minimums::parse_file(text).map_err(|e| ConfigError::Line(path.to_owned(), e))?;
-    Ok(Minimums::default().with(&settings).with(extra))
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| ConfigError::NotUtf8(path.to_owned()))
 }
 
 #[cfg(test)]
@@ -165,7 +189,7 @@ mod tests {
         let d = temp();
         let loose = write(&d, "loose.conf", "refuse_hotp\n", 0o666);
         let e = read(&Source::Named(loose), &[]).unwrap_err();
-        assert!(matches!(e, ConfigError::Writable(..)), "{e}");
+        assert!(matches!(e, ConfigError::Mode(..)), "{e}");
         let good = write(&d, "good.conf", "refuse_hotp\n", 0o600);
         let link = d.join("link.conf");
         std::os::unix::fs::symlink(&good, &link).unwrap();

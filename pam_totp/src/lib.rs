@@ -13,6 +13,7 @@ pub mod config;
 pub mod decision;
 pub mod enrollment;
 mod ffi;
+pub mod fleet;
 pub mod minimums;
 pub mod options;
 pub mod otp;

@@ -15,6 +15,24 @@ pub const FORWARD_PASS_PROMPT: &str = "Password & verification code: ";
 /// The default secret file, relative to the user's home.
 pub const DEFAULT_SECRET: &str = "~/.google_authenticator";
 
+/// Where enrollments live (`store=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    /// The secret file (the default).
+    File,
+    /// The fleet store on PostgreSQL (`store=postgres`).
+    Postgres,
+}
+
+/// What a login does when the fleet store does not answer (`on_store_error=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnStoreError {
+    /// Refuse (`PAM_AUTHINFO_UNAVAIL`), the default.
+    Fail,
+    /// Use the local secret file instead, logged as degraded.
+    Local,
+}
+
 /// Whose identity the secret file is read and written as (`user=`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreOwner {
@@ -50,6 +68,10 @@ pub struct Options {
     pub conf: Option<String>,
     /// The minimums given as arguments, in order; they apply after the file's.
     pub minimums: Vec<Setting>,
+    pub store: StoreKind,
+    /// `store_conf=`: the fleet store's connection file.
+    pub store_conf: String,
+    pub on_store_error: OnStoreError,
 }
 
 impl Default for Options {
@@ -72,6 +94,9 @@ impl Default for Options {
             debug: false,
             conf: None,
             minimums: Vec::new(),
+            store: StoreKind::File,
+            store_conf: crate::fleet::DEFAULT_CONF.to_owned(),
+            on_store_error: OnStoreError::Fail,
         }
     }
 }
@@ -143,6 +168,20 @@ impl Options {
                 ("no_increment_hotp", None) => o.no_increment_hotp = true,
                 ("allow_readonly", None) => o.allow_readonly = true,
                 ("debug", None) => o.debug = true,
+                ("store", Some("file")) => o.store = StoreKind::File,
+                ("store", Some("postgres")) => o.store = StoreKind::Postgres,
+                ("store", Some(v)) => return Err(bad("store", v, "must be file or postgres")),
+                ("store_conf", Some(v)) => {
+                    if !v.starts_with('/') {
+                        return Err(bad("store_conf", v, "not an absolute path"));
+                    }
+                    o.store_conf = v.to_owned();
+                }
+                ("on_store_error", Some("fail")) => o.on_store_error = OnStoreError::Fail,
+                ("on_store_error", Some("local")) => o.on_store_error = OnStoreError::Local,
+                ("on_store_error", Some(v)) => {
+                    return Err(bad("on_store_error", v, "must be fail or local"));
+                }
                 ("conf", Some(v)) => {
                     if !v.starts_with('/') {
                         return Err(bad("conf", v, "not an absolute path"));

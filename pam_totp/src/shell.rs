@@ -9,6 +9,7 @@
 //! too, and told why it is refused after answering.
 
 use std::ffi::{CStr, c_uint};
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use pam_ext::{Conversation, PamConversation, PamHandle, PamResultCode, Priority, StrItem};
@@ -17,8 +18,9 @@ use zeroize::Zeroizing;
 use crate::config::{self, Source};
 use crate::decision::{self, Accepted, Attempt, Candidate, Gate, Refused, Rules};
 use crate::enrollment::{Enrollment, GraceHost};
+use crate::fleet::{FleetConf, FleetStore, WithFallback};
 use crate::minimums::{Minimums, Shortfall};
-use crate::options::{OptionError, Options, StoreOwner};
+use crate::options::{OnStoreError, OptionError, Options, StoreKind, StoreOwner};
 use crate::store::{self, FileStore, Store, StoreError, Target};
 
 /// The messages the user may be shown, each written once.
@@ -84,6 +86,20 @@ impl Outcome {
             Outcome::StoreUnavailable(word, why) => (word, why.clone()),
             Outcome::Throttled(s) => ("throttled", format!("rate limit reached; retry in {s}s")),
             Outcome::ConfigError(why) => ("config-error", why.clone()),
+        }
+    }
+}
+
+impl Outcome {
+    /// The outcome of a login that used the local file because the fleet
+    /// store did not answer: the reason says so.
+    fn degraded(self, why: &str) -> Outcome {
+        let note = format!("; fleet store unavailable ({why}): local file used (degraded)");
+        match self {
+            Outcome::Success(r) => Outcome::Success(r + &note),
+            Outcome::Failure(w, r) => Outcome::Failure(w, r + &note),
+            Outcome::StoreUnavailable(w, r) => Outcome::StoreUnavailable(w, r + &note),
+            other => other,
         }
     }
 }
@@ -210,12 +226,33 @@ impl<'a> Login<'a> {
             Err(outcome) => return outcome,
         };
         self.debug(&format!("secret file \"{}\"", target.path.display()));
-        let store = FileStore::default();
+        let file = FileStore::default();
+        if self.options.store == StoreKind::File {
+            return self.with_store(&file, &target);
+        }
+        let conf = match FleetConf::read(Path::new(&self.options.store_conf)) {
+            Ok(c) => c,
+            Err(e) => return Outcome::ConfigError(e.to_string()),
+        };
+        let fleet = FleetStore::new(conf);
+        let local = (self.options.on_store_error == OnStoreError::Local).then_some(&file);
+        let store = WithFallback::new(&fleet, local);
+        let outcome = self.with_store(&store, &target);
+        match store.degraded() {
+            Some(why) => outcome.degraded(&why),
+            None => outcome,
+        }
+    }
+
+    /// The login against `store`: the gate, then the code.
+    fn with_store(&mut self, store: &impl Store, target: &Target) -> Outcome {
         let grace = self.options.grace_period;
-        match store.before_prompt(&target, self.host.as_ref(), grace, now()) {
+        match store.before_prompt(target, self.host.as_ref(), grace, now()) {
             Ok(Gate::Grace) => return Outcome::Success("within grace period".into()),
             Ok(Gate::Ask) => {}
-            Err(StoreError::NotFound(_)) if self.options.nullok => return Outcome::Ignore,
+            Err(StoreError::NotFound(_) | StoreError::NotEnrolled(_)) if self.options.nullok => {
+                return Outcome::Ignore;
+            }
             Err(StoreError::NotFound(p)) => {
                 self.answer_in_vain();
                 return Outcome::Failure(
@@ -223,12 +260,16 @@ impl<'a> Login<'a> {
                     format!("no secret file \"{}\"", p.display()),
                 );
             }
+            Err(StoreError::NotEnrolled(why)) => {
+                self.answer_in_vain();
+                return Outcome::Failure("not-enrolled", why);
+            }
             Err(e) => {
                 self.answer_in_vain();
                 return store_error(&e);
             }
         }
-        self.check(&store, &target)
+        self.check(store, target)
     }
 
     /// Resolves the account, the store owner and the secret path; `Ok(None)`
