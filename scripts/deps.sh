@@ -12,6 +12,9 @@ if [ "${1:-}" = "--test" ]; then
     # pam_permit/pam_deny/pam_echo/pam_warn/pam_exec come with libpam-modules;
     # pamtester, pam_pwquality, pam_google_authenticator and oathtool are the anchors.
     packages="$packages libpam-modules pamtester libpam-pwquality cracklib-runtime libpam-google-authenticator oathtool zbar-tools"
+    # The fleet store's tests start their own PostgreSQL server (TLS from a
+    # test CA made with openssl); the module loads libpq at run time.
+    packages="$packages postgresql openssl libpq5"
 fi
 if [ "${1:-}" = "--e2e" ]; then
     # The end-to-end suite (tests/e2e): the anchors above, plus a real sshd and SSH
@@ -19,6 +22,7 @@ if [ "${1:-}" = "--e2e" ]; then
     # and pytest for /usr/bin/python3, which runs the suite.
     packages="$packages libpam-modules libpam-runtime pamtester libpam-pwquality cracklib-runtime libpam-google-authenticator oathtool"
     packages="$packages openssh-server openssh-client python3 python3-paramiko python3-pytest passwd util-linux fail2ban"
+    packages="$packages postgresql openssl libpq5"
 fi
 if [ "${1:-}" = "--demo" ]; then
     # scripts/demo.sh: an sshd to log in to, an SSH client, and python3 for

@@ -96,12 +96,12 @@ fn a_code_used_on_one_host_is_refused_on_the_other_with_the_reason() {
     f.enroll("");
     let c = code(SECRET, step());
     let user = current_user();
-    f.service(0, "")
-        .user(&user)
-        .answer(&c)
-        .authenticate()
-        .run()
-        .expect("PAM_SUCCESS");
+    let first = f.service(0, "").user(&user).answer(&c).authenticate().run();
+    first.expect("PAM_SUCCESS");
+    // sshd runs each authentication in a forked child: when the call
+    // returns, no thread and no socket of the store's may be left.
+    assert_eq!(first.report.threads_after, 1, "{first}");
+    assert_eq!(first.report.sockets_after, Vec::<String>::new(), "{first}");
     let out = f.service(1, "").user(&user).answer(&c).authenticate().run();
     out.expect("PAM_AUTH_ERR");
     assert_eq!(out.errors(), [pam_totp::messages::REUSED], "{out}");
