@@ -359,3 +359,54 @@ fn a_bad_connection_file_is_a_service_error_naming_it() {
         );
     }
 }
+
+/// A primary and a synchronous standby; the host's connection string names
+/// both, writes going to whichever is the primary. After the primary stops
+/// and the standby is promoted, logins go on, and a code accepted just
+/// before the failover is refused after it.
+#[test]
+fn after_a_failover_to_the_synchronous_standby_logins_go_on_and_codes_stay_spent() {
+    let Some(mut f) = fleet(1) else { return };
+    let standby = f.pg.start_standby();
+    let (crt, key) = (f.pg.dir.join("host1.crt"), f.pg.dir.join("host1.key"));
+    let both = f.pg.dir.join("both.conf");
+    std::fs::write(
+        &both,
+        format!(
+            "connection = host=localhost,localhost hostaddr=127.0.0.1,127.0.0.1 port={},{} \
+             dbname=pam_totp user=host1 sslmode=verify-full sslrootcert={} sslcert={} sslkey={} \
+             target_session_attrs=read-write\n",
+            f.pg.port,
+            standby.port,
+            f.pg.ca.display(),
+            crt.display(),
+            key.display()
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::set_permissions(&both, std::fs::Permissions::from_mode(0o600))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let svc = Service::new(&format!(
+        "auth required {{totp}} store=postgres store_conf={}",
+        both.display()
+    ));
+    settle(10);
+    f.enroll("");
+    let user = current_user();
+    let c = code(SECRET, step());
+    svc.user(&user)
+        .answer(&c)
+        .authenticate()
+        .run()
+        .expect("PAM_SUCCESS");
+    f.pg.stop();
+    standby.promote();
+    let out = svc.user(&user).answer(&c).authenticate().run();
+    out.expect("PAM_AUTH_ERR");
+    assert_eq!(out.errors(), [pam_totp::messages::REUSED], "{out}");
+    svc.user(&user)
+        .answer(&code(SECRET, step() + 1))
+        .authenticate()
+        .run()
+        .expect("PAM_SUCCESS");
+}

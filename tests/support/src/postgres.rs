@@ -141,7 +141,7 @@ impl Server {
         append(&s.data.join("postgresql.conf"), &conf);
         std::fs::write(
             s.data.join("pg_hba.conf"),
-            "local all all trust\nhostssl all all 127.0.0.1/32 cert\n",
+            "local all all trust\nlocal replication all trust\nhostssl all all 127.0.0.1/32 cert\n",
         )
         .unwrap_or_else(|e| panic!("{e}"));
         s.start_again();
@@ -363,6 +363,97 @@ impl Server {
             &format!("CREATE ROLE \"{name}\" LOGIN IN ROLE {role}"),
         );
         self.client_certificate(name)
+    }
+
+    /// A synchronous standby of this server (pg_basebackup, its own port and
+    /// socket), streaming from it; this server then waits for the standby
+    /// to apply each commit before the commit returns (`remote_apply`).
+    pub fn start_standby(&self) -> Server {
+        let base = tempfile::Builder::new()
+            .prefix("pgs")
+            .tempdir_in("/tmp")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .keep();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut s = Server {
+            dir: base.clone(),
+            port: free_port(),
+            bin: self.bin.clone(),
+            owner: self.owner,
+            ca: self.ca.clone(),
+            data: base.join("data"),
+            running: false,
+        };
+        for d in [s.data.clone(), s.socket_dir()] {
+            std::fs::create_dir(&d).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700))
+                .unwrap_or_else(|e| panic!("{e}"));
+            s.chown(&d);
+        }
+        let primary = self.socket_dir().display().to_string();
+        s.as_owner(
+            &s.bin.join("pg_basebackup"),
+            &[
+                "-D",
+                &s.data_str(),
+                "-h",
+                &primary,
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "--no-sync",
+            ],
+        );
+        std::fs::write(s.data.join("standby.signal"), "").unwrap_or_else(|e| panic!("{e}"));
+        s.chown(&s.data.join("standby.signal"));
+        append(
+            &s.data.join("postgresql.conf"),
+            &format!(
+                "port = {}\nunix_socket_directories = '{}'\n\
+                 primary_conninfo = 'host={primary} port={} user=postgres application_name=standby'\n",
+                s.port,
+                s.socket_dir().display(),
+                self.port
+            ),
+        );
+        s.start_again();
+        self.psql(
+            "postgres",
+            "ALTER SYSTEM SET synchronous_standby_names = 'standby'",
+        );
+        self.psql(
+            "postgres",
+            "ALTER SYSTEM SET synchronous_commit = 'remote_apply'",
+        );
+        self.psql("postgres", "SELECT pg_reload_conf()");
+        // Until the standby is streaming and synchronous, commits would not wait for it.
+        for _ in 0..100 {
+            let state = self.psql("postgres", "SELECT sync_state FROM pg_stat_replication");
+            if state.trim() == "sync" {
+                return s;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the standby did not become synchronous");
+    }
+
+    /// Makes this standby the primary, and lets its commits go on without a standby.
+    pub fn promote(&self) {
+        self.as_owner(
+            &self.bin.join("pg_ctl"),
+            &["-D", &self.data_str(), "-w", "promote"],
+        );
+        self.psql(
+            "postgres",
+            "ALTER SYSTEM SET synchronous_standby_names = ''",
+        );
+        self.psql("postgres", "SELECT pg_reload_conf()");
     }
 
     /// The postmaster's pid.
