@@ -9,11 +9,12 @@
 #   --changelog FILE  build with this debian/changelog instead (e.g. a newer
 #                     version, to test an upgrade)
 #
-# The files git knows of (committed or not) are copied to DIR/build/pam-hardening,
-# a fixed path, and built there, so nothing is written into the checkout and
-# the tree is what a clean clone holds. cargo's target directory is
-# DEB_CARGO_TARGET_DIR (default: DIR/cargo), kept between runs: a second build
-# of the same tree only repackages.
+# The files git knows of (committed or not) are copied to
+# target/debian-build/pam-hardening (a fixed path: DEB_BUILD_DIR) and built
+# there, so nothing is written into the checkout and the tree is what a clean
+# clone holds. cargo's target directory is DEB_CARGO_TARGET_DIR (default:
+# target/debian-build/cargo), kept between runs: a second build of the same
+# tree, or of a tree that differs only in debian/, only repackages.
 #
 # Needs cargo (rustup's) on PATH and dpkg-dev, debhelper, libpam0g-dev, pkg-config.
 set -eu
@@ -37,16 +38,17 @@ command -v dpkg-buildpackage >/dev/null || die "no dpkg-buildpackage (scripts/de
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
-src="$out/build/pam-hardening"
-rm -rf "$out/build"
+work="${DEB_BUILD_DIR:-$repo/target/debian-build}"
+src="$work/pam-hardening"
+rm -rf "$src" "$work"/*.deb "$work"/*.changes "$work"/*.buildinfo
 mkdir -p "$src"
 (cd "$repo" && git ls-files -z --cached --others --exclude-standard) |
     (cd "$repo" && xargs -0 cp --parents -P -t "$src" 2>/dev/null) || true
 [ -f "$src/debian/control" ] || die "copying the tree to $src failed"
 [ -z "$changelog" ] || cp "$changelog" "$src/debian/changelog"
 
-export DEB_CARGO_TARGET_DIR="${DEB_CARGO_TARGET_DIR:-$out/cargo}"
-log="$out/build.log"
+export DEB_CARGO_TARGET_DIR="${DEB_CARGO_TARGET_DIR:-$work/cargo}"
+log="$work/build.log"
 if ! (cd "$src" && dpkg-buildpackage -b -us -uc) >"$log" 2>&1; then
     tail -n 40 "$log" >&2
     die "dpkg-buildpackage failed (whole log: $log)"
@@ -55,7 +57,7 @@ version=$(cd "$src" && dpkg-parsechangelog -S Version)
 arch=$(dpkg --print-architecture)
 for p in libpam-totp libpam-policy; do
     deb="${p}_${version}_${arch}.deb"
-    [ -f "$out/build/$deb" ] || die "dpkg-buildpackage made no $deb"
-    mv "$out/build/$deb" "$out/$deb"
+    [ -f "$work/$deb" ] || die "dpkg-buildpackage made no $deb"
+    mv "$work/$deb" "$out/$deb"
     echo "$out/$deb"
 done
