@@ -43,7 +43,7 @@ src="$work/pam-hardening"
 rm -rf "$src" "$work"/*.deb "$work"/*.changes "$work"/*.buildinfo
 mkdir -p "$src"
 (cd "$repo" && git ls-files -z --cached --others --exclude-standard) |
-    (cd "$repo" && xargs -0 cp --parents -P -t "$src" 2>/dev/null) || true
+    (cd "$repo" && xargs -0 cp --parents -P --preserve=timestamps -t "$src" 2>/dev/null) || true
 [ -f "$src/debian/control" ] || die "copying the tree to $src failed"
 [ -z "$changelog" ] || cp "$changelog" "$src/debian/changelog"
 
