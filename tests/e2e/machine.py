@@ -227,7 +227,8 @@ class SetupShInstall(Install):
         self.install()
 
     def install(self):
-        if shutil.which("cargo") and os.path.samefile(self.artifacts, os.path.join(REPO, "target", "release")):
+        release = os.path.join(REPO, "target", "release")
+        if shutil.which("cargo") and os.path.isdir(release) and os.path.samefile(self.artifacts, release):
             self.output = run([os.path.join(REPO, "scripts/setup.sh")], check=True, timeout=1800).stdout
         else:
             self.output = run(["sh", os.path.join(REPO, "scripts/install.sh"), "--from", self.artifacts],
