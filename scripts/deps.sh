@@ -2,7 +2,8 @@
 # Installs the Debian packages this project needs, with apt-get.
 #   deps.sh          what building and installing needs
 #   deps.sh --test   also what the tests need (the reference modules they compare against)
-#   deps.sh --e2e    what the end-to-end suite needs (tests/e2e: sshd, SSH clients, fail2ban)
+#   deps.sh --e2e    what the end-to-end suite needs (tests/e2e: sshd, SSH clients, fail2ban,
+#                    monit, and dpkg-buildpackage and lintian for the Debian packages)
 #   deps.sh --demo   what scripts/demo.sh needs (sshd, ssh)
 # Runs apt-get only when something is missing; uses sudo when not root.
 set -eu
@@ -23,6 +24,9 @@ if [ "${1:-}" = "--e2e" ]; then
     packages="$packages libpam-modules libpam-runtime pamtester libpam-pwquality cracklib-runtime libpam-google-authenticator oathtool"
     packages="$packages openssh-server openssh-client python3 python3-paramiko python3-pytest passwd util-linux fail2ban"
     packages="$packages postgresql openssl libpq5"
+    # The Debian packages (debian/, built with dpkg-buildpackage and checked with
+    # lintian) and the Monit check (monitoring/monit, run by the real monit).
+    packages="$packages dpkg-dev debhelper fakeroot lintian monit"
 fi
 if [ "${1:-}" = "--demo" ]; then
     # scripts/demo.sh: an sshd to log in to, an SSH client, and python3 for
