@@ -52,6 +52,15 @@ Exit status:
   6  the enrollment is below the admin's minimums in a way only a new
      enrollment fixes (--upgrade)";
 
+/// Where the enrollment is kept (`--store`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreArg {
+    /// The secret file (~/.google_authenticator or --secret).
+    File,
+    /// The fleet store on PostgreSQL, as pam_totp's store=postgres.
+    Postgres,
+}
+
 /// Flags that only shape a new enrollment.
 const ENROLL_ONLY: [&str; 13] = [
     "time_based",
@@ -216,6 +225,29 @@ pub struct Args {
     /// written as that account, mode 0600; --secret may not be in a home.
     #[arg(long, value_name = "ACCOUNT", help_heading = "Where and for whom")]
     pub owner: Option<String>,
+
+    /// Where the enrollment is kept: file or postgres [default: file]
+    ///
+    /// postgres: the fleet store that pam_totp's store=postgres reads, through
+    /// the connection file --store-conf (root: an admin login; a user: their
+    /// own database login, named like their account).
+    #[arg(long, value_name = "STORE", value_enum, default_value_t = StoreArg::File, hide_default_value = true, help_heading = "Fleet store")]
+    pub store: StoreArg,
+
+    /// The fleet store's connection file [default: /etc/pam_totp/admin.conf]
+    #[arg(long, value_name = "FILE", help_heading = "Fleet store")]
+    pub store_conf: Option<PathBuf>,
+
+    /// Move an existing google-authenticator file into the fleet store
+    ///
+    /// Its secret, options, scratch codes and newest used step; the file is
+    /// read as its user and left as it is.
+    #[arg(long, value_name = "FILE", help_heading = "Fleet store", conflicts_with_all = ENROLL_ONLY)]
+    pub import: Option<PathBuf>,
+
+    /// List the fleet store's enrollments (root), without secrets
+    #[arg(long, help_heading = "Fleet store", conflicts_with_all = ENROLL_ONLY)]
+    pub list: bool,
 
     /// The admin's minimums [default: /etc/security/pam_totp.conf]
     #[arg(long, value_name = "FILE", help_heading = "Where and for whom")]

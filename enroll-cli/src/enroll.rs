@@ -17,7 +17,9 @@ use pam_totp::store::{self, Account, AsUser, Enrollments, FileStore, Rules, Stor
 use zeroize::Zeroizing;
 
 use crate::cli::Args;
+use crate::cli::StoreArg;
 use crate::failure::{Exit, Failure, describe};
+use crate::fleet::{self, Fleet};
 use crate::interrupt;
 use crate::lifecycle;
 use crate::qr::{Matrix, TerminalMode};
@@ -80,6 +82,61 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     let target = target_account(args.user.as_deref())?;
     let path = secret_path(args.secret.as_deref(), &target)?;
     let store_target = store_target(args, &target, path.clone())?;
+    let mut fleet = match args.store {
+        StoreArg::File => None,
+        StoreArg::Postgres => {
+            let conf = args
+                .store_conf
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(fleet::DEFAULT_ADMIN_CONF));
+            let as_admin = store::effective_uid() == 0;
+            Some(Fleet::open(&conf, as_admin)?)
+        }
+    };
+    if let Some(f) = fleet.as_mut() {
+        if args.list {
+            for line in f.list()? {
+                print(&format!("{line}\n"))?;
+            }
+            return Ok(());
+        }
+        if args.show || args.upgrade || args.new_scratch_codes {
+            return Err(fleet::unsupported(if args.show {
+                "--show"
+            } else if args.upgrade {
+                "--upgrade"
+            } else {
+                "--new-scratch-codes"
+            }));
+        }
+        if args.remove {
+            if !f.remove(&target.name)? {
+                return Err(Failure::new(
+                    Exit::Exists,
+                    format!("{} is not enrolled in the fleet store", target.name),
+                ));
+            }
+            lifecycle::log(
+                &store_target,
+                "remove",
+                "removed the enrollment from the fleet store",
+            );
+            if !args.quiet {
+                print(&format!(
+                    "Removed {}'s enrollment from the fleet store: no host accepts its codes now.\n",
+                    target.name
+                ))?;
+            }
+            return Ok(());
+        }
+        if let Some(file) = &args.import {
+            return import(args, f, &target, file);
+        }
+    } else if args.list || args.import.is_some() {
+        return Err(Failure::usage(
+            "--list and --import are for the fleet store: add --store postgres",
+        ));
+    }
     if args.new_scratch_codes {
         if admin.minimums.refuse_scratch_codes {
             return Err(admin.refuses("--new-scratch-codes", "scratch codes are not allowed"));
@@ -132,7 +189,20 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     }
 
     // Look before asking anything: no point scanning a code that cannot be saved.
-    check_target(&store_target, args.force)?;
+    match fleet.as_mut() {
+        Some(f) => {
+            if !args.force && f.enrolled(&target.name)? {
+                return Err(Failure::new(
+                    Exit::Exists,
+                    format!(
+                        "{} is enrolled in the fleet store; use --force to replace the enrollment",
+                        target.name
+                    ),
+                ));
+            }
+        }
+        None => check_target(&store_target, args.force)?,
+    }
 
     let mut term = Terminal;
     let (settings, fixed) = ask_settings(args, time_based, &mut term, &admin)?;
@@ -196,7 +266,17 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     };
 
     let file = secret_file(&key, &settings, confirmed, &scratch)?;
-    let replaced = write_secret(&store_target, &file, args.force)?;
+    let (replaced, saved_in) = match fleet.as_mut() {
+        Some(f) => {
+            let existed = f.enrolled(&target.name)?;
+            f.save(&target.name, &file)?;
+            (existed, "the fleet store".to_owned())
+        }
+        None => (
+            write_secret(&store_target, &file, args.force)?,
+            path.display().to_string(),
+        ),
+    };
     images.keep();
 
     match output {
@@ -205,7 +285,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         Output::Human => {
             let mut text = Zeroizing::new(format!(
                 "Saved {}{}.\n",
-                path.display(),
+                saved_in,
                 if replaced {
                     ", replacing the previous enrollment"
                 } else {
@@ -219,7 +299,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             let mut summary = serde_json::json!({
                 "user": target.name,
                 "uid": target.uid,
-                "path": path.to_string_lossy(),
+                "path": saved_in,
                 "replaced": replaced,
                 "issuer": issuer,
                 "account": account,
@@ -759,6 +839,48 @@ fn store_target(args: &Args, user: &Account, path: PathBuf) -> Result<Target, Fa
         path,
         rules,
     })
+}
+
+/// `--import FILE`: an existing google-authenticator file (secret, options,
+/// scratch codes, the newest used step) into the fleet store, read as the
+/// user it belongs to; the file itself is left as it is.
+fn import(args: &Args, f: &mut Fleet, user: &Account, file: &Path) -> Result<(), Failure> {
+    let t = Target {
+        user: user.clone(),
+        owner: user.clone(),
+        path: file.to_owned(),
+        rules: Rules {
+            owner: user.uid,
+            check_owner: true,
+            allowed_perm: 0o600,
+        },
+    };
+    let e = FileStore::default().load(&t).map_err(|e| match e {
+        StoreError::Malformed(m) => Failure::system(format!(
+            "{} is not a valid secret file: {m}",
+            file.display()
+        )),
+        e => Failure::store(e),
+    })?;
+    if !args.force && f.enrolled(&user.name)? {
+        return Err(Failure::new(
+            Exit::Exists,
+            format!(
+                "{} is enrolled in the fleet store; use --force to replace the enrollment",
+                user.name
+            ),
+        ));
+    }
+    f.save(&user.name, &e)?;
+    if !args.quiet {
+        print(&format!(
+            "Imported {} into the fleet store for {} ({} scratch codes); the file is left as it is.\n",
+            file.display(),
+            user.name,
+            e.scratch_codes().len()
+        ))?;
+    }
+    Ok(())
 }
 
 /// New scratch codes for an existing enrollment: the old codes are removed,

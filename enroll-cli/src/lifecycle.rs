@@ -273,7 +273,7 @@ fn settings_text(e: &Enrollment, m: &Minimums) -> String {
 /// One line to syslog (authpriv, where the modules log), in their form:
 /// `totp-enroll(--remove): service=totp-enroll user=NAME rhost= outcome=WORD
 /// reason="..."`, fields escaped as theirs are.
-fn log(t: &Target, outcome: &str, reason: &str) {
+pub(crate) fn log(t: &Target, outcome: &str, reason: &str) {
     let line = format!(
         "totp-enroll(--{outcome}): service=totp-enroll user={} rhost= outcome={outcome} reason=\"{}\"",
         pam_ext::escape_field(&t.user.name, true),

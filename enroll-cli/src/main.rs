@@ -3,6 +3,7 @@
 mod cli;
 mod enroll;
 mod failure;
+mod fleet;
 mod interrupt;
 mod lifecycle;
 mod qr;

@@ -1275,7 +1275,7 @@ fn root_shows_a_users_enrollment_with_force_without_their_code() {
     let dir = dir();
     let secret = dir.file("secret");
     let b32 = enroll_scripted(&secret, &["--user", "root"]);
-    let mut t = pty(&["--show", "--user", "root", "--force", "-s", &secret]);
+    let t = pty(&["--show", "--user", "root", "--force", "-s", &secret]);
     let (code, text) = t.wait();
     assert_eq!(code, 0, "{text}");
     assert!(

@@ -275,7 +275,7 @@ $$;
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA pam_totp FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pam_totp.verify(text, integer, integer) TO pam_totp_host;
-GRANT EXECUTE ON FUNCTION pam_totp.enrolled(text) TO pam_totp_host;
+GRANT EXECUTE ON FUNCTION pam_totp.enrolled(text) TO pam_totp_host, pam_totp_admin, pam_totp_user;
 GRANT EXECUTE ON FUNCTION pam_totp.enroll(text, bytea, integer[], integer, integer, boolean,
                                           integer, integer, bigint) TO pam_totp_admin;
 GRANT EXECUTE ON FUNCTION pam_totp.remove(text) TO pam_totp_admin;

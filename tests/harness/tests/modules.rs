@@ -180,5 +180,8 @@ fn pam_policy_links_only_libpam_and_libc() {
         "{} needs {needed:?}",
         path.display()
     );
-    assert!(needed.iter().any(|n| n.starts_with("libpam.")), "{needed:?}");
+    assert!(
+        needed.iter().any(|n| n.starts_with("libpam.")),
+        "{needed:?}"
+    );
 }
