@@ -31,23 +31,8 @@ fn failed(e: pq::Error) -> Failure {
 impl Fleet {
     pub fn open(conf: &Path, admin: bool) -> Result<Fleet, Failure> {
         let conf = FleetConf::read(conf).map_err(Failure::system)?;
-        let timeout = conf.connect_timeout.to_string();
-        let conn = pq::Connection::open(
-            &conf.connection,
-            &[
-                ("connect_timeout", &timeout),
-                (
-                    "target_session_attrs",
-                    if conf.primary {
-                        "primary"
-                    } else {
-                        "read-write"
-                    },
-                ),
-                ("application_name", "totp-enroll"),
-            ],
-        )
-        .map_err(failed)?;
+        let conn = pq::Connection::open(&conf.connection, &conf.overrides("totp-enroll"))
+            .map_err(failed)?;
         Ok(Fleet { conn, conf, admin })
     }
 

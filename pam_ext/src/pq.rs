@@ -232,7 +232,10 @@ impl Connection {
     /// Connects with `conninfo` and then `overrides` (keyword, value), which
     /// take precedence over the string's own settings. Blocks for at most
     /// libpq's `connect_timeout` per host.
-    pub fn open(conninfo: &str, overrides: &[(&str, &str)]) -> Result<Connection, Error> {
+    pub fn open<V: AsRef<str>>(
+        conninfo: &str,
+        overrides: &[(&str, V)],
+    ) -> Result<Connection, Error> {
         let lib = lib()?;
         let nul =
             |s: &str| CString::new(s).map_err(|_| Error::Conninfo("contains a NUL byte".into()));
@@ -240,7 +243,7 @@ impl Connection {
         let mut values = vec![nul(conninfo)?];
         for (k, v) in overrides {
             keys.push(nul(k)?);
-            values.push(nul(v)?);
+            values.push(nul(v.as_ref())?);
         }
         let mut key_ptrs: Vec<*const c_char> = keys.iter().map(|k| k.as_ptr()).collect();
         let mut value_ptrs: Vec<*const c_char> = values.iter().map(|v| v.as_ptr()).collect();

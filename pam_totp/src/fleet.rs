@@ -39,6 +39,9 @@ pub struct FleetConf {
     pub statement_timeout: Duration,
     /// `target_session_attrs=primary` given (else read-write is asked for).
     pub primary: bool,
+    /// `gssencmode` given (else GSS encryption is not tried, which saves a
+    /// round trip per login on a host with Kerberos credentials).
+    pub gssencmode: bool,
 }
 
 /// Why the connection file cannot be used; the text names file and line.
@@ -77,9 +80,11 @@ impl FleetConf {
         let Some(mut conf) = conf else {
             return Err(ConfError::Missing(path.into(), "connection"));
         };
-        conf.primary = conf
+        let (primary, gssencmode) = conf
             .check_connection()
             .map_err(|what| ConfError::Connection(path.into(), what))?;
+        conf.primary = primary;
+        conf.gssencmode = gssencmode;
         Ok(conf)
     }
 
@@ -117,12 +122,13 @@ impl FleetConf {
             connect_timeout,
             statement_timeout,
             primary: false,
+            gssencmode: false,
         }))
     }
 
-    /// Whether the connection string will do; `Ok(true)` when it asks for
-    /// `target_session_attrs=primary`.
-    fn check_connection(&self) -> Result<bool, String> {
+    /// Whether the connection string will do; `Ok((asks for
+    /// target_session_attrs=primary, sets gssencmode))`.
+    fn check_connection(&self) -> Result<(bool, bool), String> {
         let settings = pq::parse_conninfo(&self.connection).map_err(|e| e.to_string())?;
         let get = |k: &str| {
             settings
@@ -142,13 +148,39 @@ impl FleetConf {
                     .into(),
             );
         }
+        let gss = get("gssencmode").is_some();
         match get("target_session_attrs") {
-            None | Some("read-write") => Ok(false),
-            Some("primary") => Ok(true),
+            None | Some("read-write") => Ok((false, gss)),
+            Some("primary") => Ok((true, gss)),
             Some(other) => Err(format!(
                 "target_session_attrs={other}: writes must reach the primary (read-write)"
             )),
         }
+    }
+}
+
+impl FleetConf {
+    /// What a connection takes on top of the connection string: the connect
+    /// deadline, writes to the primary, the program's name, no GSS
+    /// encryption unless the string asks for it.
+    pub fn overrides(&self, program: &'static str) -> Vec<(&'static str, String)> {
+        let mut o = vec![
+            ("connect_timeout", self.connect_timeout.to_string()),
+            (
+                "target_session_attrs",
+                if self.primary {
+                    "primary"
+                } else {
+                    "read-write"
+                }
+                .to_owned(),
+            ),
+            ("application_name", program.to_owned()),
+        ];
+        if !self.gssencmode {
+            o.push(("gssencmode", "disable".to_owned()));
+        }
+        o
     }
 }
 
@@ -174,21 +206,9 @@ impl FleetStore {
     fn query(&self, sql: &str, params: &[Option<&str>]) -> Result<Vec<pq::Row>, StoreError> {
         let mut slot = self.conn.borrow_mut();
         if slot.is_none() {
-            let timeout = self.conf.connect_timeout.to_string();
-            let attrs = if self.conf.primary {
-                "primary"
-            } else {
-                "read-write"
-            };
-            let conn = pq::Connection::open(
-                &self.conf.connection,
-                &[
-                    ("connect_timeout", &timeout),
-                    ("target_session_attrs", attrs),
-                    ("application_name", "pam_totp"),
-                ],
-            )
-            .map_err(unavailable)?;
+            let conn =
+                pq::Connection::open(&self.conf.connection, &self.conf.overrides("pam_totp"))
+                    .map_err(unavailable)?;
             *slot = Some(conn);
         }
         let Some(conn) = slot.as_mut() else {
