@@ -514,6 +514,33 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Sends `signal` to the postmaster and every process it started (on a
+    /// standby, SIGSTOP then stops the WAL receiver too: nothing is acknowledged).
+    pub fn signal_all(&self, signal: i32) {
+        let pid = self.pid();
+        let children: Vec<i32> = std::fs::read_dir("/proc")
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+                    .filter(|p| parent_of(*p) == Some(pid))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for p in children.into_iter().chain([pid]) {
+            // SAFETY: kill(2) with a pid and a signal number; no memory involved.
+            unsafe { libc::kill(p, signal) };
+        }
+    }
+}
+
+/// The parent pid of `pid`, from /proc/PID/stat (the field after the name).
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn append(path: &Path, text: &str) {
     use std::io::Write;
     let mut f = std::fs::OpenOptions::new()
@@ -528,8 +555,7 @@ impl Drop for Server {
     fn drop(&mut self) {
         // A paused server is woken first, so that it can be stopped.
         if self.running {
-            // SAFETY: as in `signal`.
-            unsafe { libc::kill(self.pid(), libc::SIGCONT) };
+            self.signal_all(libc::SIGCONT);
         }
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
