@@ -410,6 +410,29 @@ impl<'s> Scenario<'s> {
     }
 }
 
+/// Checks a race's outcomes: exactly one login won (`PAM_SUCCESS`) and every
+/// other was refused (`PAM_AUTH_ERR`); a failure names the round and shows a loser.
+#[track_caller]
+pub fn assert_one_winner(outcomes: &[Outcome], round: usize) {
+    let won = outcomes
+        .iter()
+        .filter(|o| o.code() == "PAM_SUCCESS")
+        .count();
+    assert_eq!(
+        won,
+        1,
+        "round {round}: {won} of {} logins accepted one code\n{}",
+        outcomes.len(),
+        outcomes
+            .iter()
+            .find(|o| o.code() != "PAM_SUCCESS")
+            .map_or(String::new(), |o| o.to_string())
+    );
+    for o in outcomes.iter().filter(|o| o.code() != "PAM_SUCCESS") {
+        assert_eq!(o.code(), "PAM_AUTH_ERR", "round {round}\n{o}");
+    }
+}
+
 /// Runs every scenario in its own process, all released at the same instant
 /// after each has started PAM and set its items; returns the outcomes in order.
 pub fn race(scenarios: &[Scenario<'_>]) -> Vec<Outcome> {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use pam_harness::totp::{Enrollment, SECRET, code, current_user, step};
-use pam_harness::{Outcome, Service, race};
+use pam_harness::{Outcome, Service, assert_one_winner, race};
 use test_support::postgres::{self, Server};
 use test_support::{required_in_ci, settle};
 
@@ -82,13 +82,6 @@ fn rounds() -> usize {
         .unwrap_or(200)
 }
 
-fn successes(outcomes: &[Outcome]) -> usize {
-    outcomes
-        .iter()
-        .filter(|o| o.code() == "PAM_SUCCESS")
-        .count()
-}
-
 #[track_caller]
 fn decision_line(out: &Outcome) -> String {
     let lines = out.logged("outcome=");
@@ -153,19 +146,7 @@ fn one_code_is_accepted_once_across_two_hosts_however_many_race() {
             .map(|svc| svc.user(&user).answer(&c).authenticate())
             .collect();
         let outcomes = race(&racers);
-        let won = successes(&outcomes);
-        assert_eq!(
-            won,
-            1,
-            "round {round}: {won} of {RACERS} logins accepted one code\n{}",
-            outcomes
-                .iter()
-                .find(|o| o.code() != "PAM_SUCCESS")
-                .map_or(String::new(), |o| o.to_string())
-        );
-        for o in outcomes.iter().filter(|o| o.code() != "PAM_SUCCESS") {
-            assert_eq!(o.code(), "PAM_AUTH_ERR", "round {round}\n{o}");
-        }
+        assert_one_winner(&outcomes, round);
     }
 }
 
@@ -181,7 +162,7 @@ fn one_scratch_code_is_accepted_once_across_two_hosts() {
             .map(|svc| svc.user(&user).answer("12345678").authenticate())
             .collect();
         let outcomes = race(&racers);
-        assert_eq!(successes(&outcomes), 1, "round {round}");
+        assert_one_winner(&outcomes, round);
         // The other scratch code still works, once.
         a.user(&user)
             .answer("87654321")

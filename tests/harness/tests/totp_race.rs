@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use pam_harness::totp::{Enrollment, SECRET, code, step};
-use pam_harness::{Outcome, Service, race};
+use pam_harness::{Outcome, Service, assert_one_winner, race};
 use pam_totp::enrollment::Enrollment as File;
 use test_support::settle;
 
@@ -41,19 +41,7 @@ fn one_totp_code_is_accepted_once_however_many_race_for_it() {
             .map(|_| svc.user(&e.user).answer(&c).authenticate())
             .collect();
         let outcomes = race(&racers);
-        let won = successes(&outcomes);
-        assert_eq!(
-            won,
-            1,
-            "round {round}: {won} of {RACERS} logins accepted one code\n{}",
-            outcomes
-                .iter()
-                .find(|o| o.code() != "PAM_SUCCESS")
-                .map_or(String::new(), |o| o.to_string())
-        );
-        for o in outcomes.iter().filter(|o| o.code() != "PAM_SUCCESS") {
-            assert_eq!(o.code(), "PAM_AUTH_ERR", "round {round}\n{o}");
-        }
+        assert_one_winner(&outcomes, round);
     }
 }
 
@@ -68,7 +56,7 @@ fn one_scratch_code_is_accepted_once_however_many_race_for_it() {
             .map(|_| svc.user(&e.user).answer("22222222").authenticate())
             .collect();
         let outcomes = race(&racers);
-        assert_eq!(successes(&outcomes), 1, "round {round}");
+        assert_one_winner(&outcomes, round);
         assert_eq!(
             e.text(),
             format!("{SECRET}\n\" TOTP_AUTH\n11111111\n"),
