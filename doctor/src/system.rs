@@ -99,6 +99,13 @@ impl Tree {
     /// Secret files are read and parsed by the store as a login would (so a
     /// malformed file counts as refused too); their content is never shown.
     pub fn users(&self, options: &Options, notes: &mut Vec<String>) -> Option<Users> {
+        if options.store == pam_totp::options::StoreKind::Postgres {
+            notes.push(
+                "enrollments are in the fleet store (store=postgres): secret files not checked"
+                    .to_owned(),
+            );
+            return None;
+        }
         let accounts = match self.accounts() {
             Ok(a) => a,
             Err(e) => {
