@@ -2,8 +2,11 @@
 //!
 //! - [`PackedDict`]: cracklib's packed dictionary (`P.pwd` + `P.pwi`, as
 //!   written by `cracklib-packer`; Debian keeps it at
-//!   `/var/cache/cracklib/cracklib_dict`), memory-mapped and searched in
-//!   place: the index is built once, by the packer, never rescanned.
+//!   `/var/cache/cracklib/cracklib_dict`, Fedora as `P.pwd.gz`), read into
+//!   memory once, validated, and searched there: the index is built once, by
+//!   the packer, never rescanned. It is never memory-mapped: cracklib-packer
+//!   rewrites the same files in place, and a mapped file that shrinks or
+//!   changes under a process kills it (SIGBUS) or feeds it unvalidated bytes.
 //! - [`SortedWords`]: a sorted in-memory list, for a plain word list given as
 //!   `dictpath=` and for the built-in list.
 //! - [`builtin`]: the compact list compiled into the module, used when no
@@ -18,8 +21,6 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
-
-use crate::sys::Mapped;
 
 /// A set of lowercase words, searched by exact match.
 pub trait WordSet {
@@ -60,23 +61,41 @@ impl fmt::Display for DictError {
 
 impl std::error::Error for DictError {}
 
-/// A cracklib packed dictionary, memory-mapped.
+/// A cracklib packed dictionary, in memory.
 pub struct PackedDict {
-    data: Mapped,
-    index: Mapped,
+    data: Vec<u8>,
+    index: Vec<u8>,
     words: usize,
     blocks: usize,
 }
 
 impl PackedDict {
-    /// Opens `<prefix>.pwd` and `<prefix>.pwi` and validates the index.
+    /// Reads `<prefix>.pwd` (or `<prefix>.pwd.gz`) and `<prefix>.pwi` and
+    /// validates the index.
     pub fn open(prefix: &Path) -> Result<Self, DictError> {
-        let data_path = with_suffix(prefix, ".pwd");
+        let plain = with_suffix(prefix, ".pwd");
+        let gz = with_suffix(prefix, ".pwd.gz");
+        let (data_path, data) = if !plain.exists() && gz.exists() {
+            let data = read_gz(&gz)?;
+            (gz, data)
+        } else {
+            let data = read_whole(&plain)?;
+            (plain, data)
+        };
         let index_path = with_suffix(prefix, ".pwi");
-        let data = map(&data_path)?;
-        let index = map(&index_path)?;
-        let corrupt = |why| DictError::Corrupt(index_path.clone(), why);
-        let bytes = index.bytes();
+        let index = read_whole(&index_path)?;
+        Self::from_bytes(data, index, &data_path, &index_path)
+    }
+
+    /// Validates a packed dictionary's two files, already in memory.
+    fn from_bytes(
+        data: Vec<u8>,
+        index: Vec<u8>,
+        data_path: &Path,
+        index_path: &Path,
+    ) -> Result<Self, DictError> {
+        let corrupt = |why| DictError::Corrupt(index_path.to_owned(), why);
+        let bytes = &index;
         if bytes.len() < HEADER_LEN {
             return Err(corrupt("index shorter than its header"));
         }
@@ -108,9 +127,9 @@ impl PackedDict {
             let off = dict
                 .block_offset(b)
                 .ok_or_else(|| corrupt("bad block offset"))?;
-            if off >= dict.data.bytes().len() || (b > 0 && off <= previous) {
+            if off >= dict.data.len() || (b > 0 && off <= previous) {
                 return Err(DictError::Corrupt(
-                    data_path.clone(),
+                    data_path.to_owned(),
                     "block offsets out of order or past the end",
                 ));
             }
@@ -128,12 +147,12 @@ impl PackedDict {
     }
 
     fn block_offset(&self, block: usize) -> Option<usize> {
-        read_u32(self.index.bytes(), HEADER_LEN + 4 * block).map(|o| o as usize)
+        read_u32(&self.index, HEADER_LEN + 4 * block).map(|o| o as usize)
     }
 
     /// The first word of a block, stored whole and NUL-terminated.
     fn first_word(&self, block: usize) -> Option<&[u8]> {
-        let data = self.data.bytes();
+        let data = &self.data;
         let start = self.block_offset(block)?;
         let rest = data.get(start..)?;
         let end = rest.iter().position(|&b| b == 0)?;
@@ -143,7 +162,7 @@ impl PackedDict {
     /// Whether `block` holds `word`: later words are front-coded as
     /// `<shared prefix length byte><suffix>\0`.
     fn block_contains(&self, block: usize, word: &[u8]) -> bool {
-        let data = self.data.bytes();
+        let data = &self.data;
         let Some(mut pos) = self.block_offset(block) else {
             return false;
         };
@@ -271,8 +290,11 @@ impl Stamp {
     fn of(path: &Path) -> Option<Self> {
         use std::os::unix::fs::MetadataExt;
         let packed = [with_suffix(path, ".pwd"), with_suffix(path, ".pwi")];
+        let gz = [with_suffix(path, ".pwd.gz"), with_suffix(path, ".pwi")];
         let files: Vec<PathBuf> = if packed[0].exists() {
             packed.to_vec()
+        } else if gz[0].exists() {
+            gz.to_vec()
         } else {
             vec![path.to_owned()]
         };
@@ -290,7 +312,7 @@ impl Stamp {
 
 type Cached = (PathBuf, Stamp, Arc<Dictionary>);
 
-/// Like [`Dictionary::open_or_builtin`], but a process opens (maps and
+/// Like [`Dictionary::open_or_builtin`], but a process opens (reads and
 /// validates) a dictionary once and reuses it while its files are unchanged:
 /// the module stays loaded between PAM transactions (`-z nodelete`), so a
 /// long-lived process such as a display manager pays for it once.
@@ -328,16 +350,13 @@ impl Dictionary {
     /// Opens `path`: a packed dictionary prefix (`path.pwd` exists), else a
     /// plain word list file, one word per line.
     pub fn open(path: &Path) -> Result<Self, DictError> {
-        if with_suffix(path, ".pwd").exists() || with_suffix(path, ".pwi").exists() {
+        if [".pwd", ".pwi", ".pwd.gz"]
+            .iter()
+            .any(|s| with_suffix(path, s).exists())
+        {
             return PackedDict::open(path).map(Dictionary::Packed);
         }
-        if with_suffix(path, ".pwd.gz").exists() {
-            return Err(DictError::Corrupt(
-                with_suffix(path, ".pwd.gz"),
-                "compressed dictionaries are not supported; unpack it with gunzip",
-            ));
-        }
-        match std::fs::read(path) {
+        match read_whole(path) {
             Ok(bytes) => {
                 let text = String::from_utf8_lossy(&bytes);
                 let list = SortedWords::from_text(&text);
@@ -347,14 +366,7 @@ impl Dictionary {
                     Ok(Dictionary::List(list))
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                Err(DictError::Missing(path.to_owned()))
-            }
-            Err(e) if e.kind() == io::ErrorKind::IsADirectory => Err(DictError::Corrupt(
-                path.to_owned(),
-                "a directory, not a dictionary",
-            )),
-            Err(e) => Err(DictError::Unreadable(path.to_owned(), e)),
+            Err(e) => Err(e),
         }
     }
 
@@ -479,7 +491,48 @@ fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn map(path: &Path) -> Result<Mapped, DictError> {
+/// The most a dictionary file may hold (Debian's is 250 KB, a large site
+/// list some MB): more is refused rather than read without end.
+const MAX_DICT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Reads a whole dictionary file into memory. Whatever happens to the file
+/// afterwards (rewritten, truncated, replaced) cannot touch the copy; what
+/// was read while it changed is validated like any other content.
+fn read_whole(path: &Path) -> Result<Vec<u8>, DictError> {
+    use std::io::Read;
+    let file = open_regular(path)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_DICT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| DictError::Unreadable(path.to_owned(), e))?;
+    check_size(path, bytes.len())?;
+    Ok(bytes)
+}
+
+/// Reads and decompresses a gzip'd file (`.pwd.gz`), within the same bound.
+fn read_gz(path: &Path) -> Result<Vec<u8>, DictError> {
+    use std::io::Read;
+    let file = open_regular(path)?;
+    let mut bytes = Vec::new();
+    flate2::read::MultiGzDecoder::new(io::BufReader::new(file))
+        .take(MAX_DICT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|_| DictError::Corrupt(path.to_owned(), "not a valid gzip file"))?;
+    check_size(path, bytes.len())?;
+    Ok(bytes)
+}
+
+fn check_size(path: &Path, len: usize) -> Result<(), DictError> {
+    if len == 0 {
+        return Err(DictError::Corrupt(path.to_owned(), "empty file"));
+    }
+    if len as u64 > MAX_DICT_BYTES {
+        return Err(DictError::Corrupt(path.to_owned(), "larger than 256 MiB"));
+    }
+    Ok(())
+}
+
+fn open_regular(path: &Path) -> Result<File, DictError> {
     let file = File::open(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => DictError::Missing(path.to_owned()),
         _ => DictError::Unreadable(path.to_owned(), e),
@@ -487,13 +540,16 @@ fn map(path: &Path) -> Result<Mapped, DictError> {
     let meta = file
         .metadata()
         .map_err(|e| DictError::Unreadable(path.to_owned(), e))?;
+    if meta.is_dir() {
+        return Err(DictError::Corrupt(
+            path.to_owned(),
+            "a directory, not a dictionary",
+        ));
+    }
     if !meta.is_file() {
         return Err(DictError::Corrupt(path.to_owned(), "not a regular file"));
     }
-    if meta.len() == 0 {
-        return Err(DictError::Corrupt(path.to_owned(), "empty file"));
-    }
-    Mapped::map(&file).map_err(|e| DictError::Unreadable(path.to_owned(), e))
+    Ok(file)
 }
 
 fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
@@ -588,6 +644,45 @@ mod tests {
         assert!(!Arc::ptr_eq(&a, &c) && c.contains("charlie"));
         // The old mapping still reads its (replaced, still open) files.
         assert!(a.contains("bravo"));
+    }
+
+    #[test]
+    fn a_dictionary_rewritten_after_opening_keeps_answering_from_its_copy() {
+        let dir = tempdir();
+        let prefix = packed_in(&dir, &["alpha", "bravo", "charlie"]);
+        let d = PackedDict::open(&prefix).unwrap();
+        // In place, same inode: truncated, then garbage.
+        std::fs::write(with_suffix(&prefix, ".pwd"), b"").unwrap();
+        std::fs::write(with_suffix(&prefix, ".pwi"), b"xx").unwrap();
+        assert!(d.contains("bravo") && !d.contains("delta"));
+        assert!(matches!(
+            Dictionary::open(&prefix),
+            Err(DictError::Corrupt(..))
+        ));
+    }
+
+    #[test]
+    fn gzip_dictionaries_are_read_and_broken_ones_refused() {
+        use std::io::Write;
+        let dir = tempdir();
+        let prefix = packed_in(&dir, &["alpha", "bravo", "charlie"]);
+        let pwd = with_suffix(&prefix, ".pwd");
+        let raw = std::fs::read(&pwd).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&raw).unwrap();
+        let gz = gz.finish().unwrap();
+        std::fs::remove_file(&pwd).unwrap();
+        std::fs::write(with_suffix(&prefix, ".pwd.gz"), &gz).unwrap();
+        let d = Dictionary::open(&prefix).unwrap();
+        assert!(d.contains("charlie") && !d.contains("delta"));
+        // Truncated and garbage archives are corrupt dictionaries, not crashes.
+        for bytes in [&gz[..gz.len() / 2], b"\x1f\x8bnot gzip at all".as_slice()] {
+            std::fs::write(with_suffix(&prefix, ".pwd.gz"), bytes).unwrap();
+            assert!(
+                matches!(Dictionary::open(&prefix), Err(DictError::Corrupt(..))),
+                "{bytes:?}"
+            );
+        }
     }
 
     #[test]

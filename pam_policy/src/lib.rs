@@ -5,7 +5,7 @@
 //! (the only `unsafe`); `check`, `cracklib` and `strength` are pure policy
 //! over plain values; `options` and `config` turn module arguments and
 //! pwquality.conf into a typed `Policy`; `dict` finds words in a
-//! memory-mapped dictionary.
+//! dictionary read into memory.
 
 #![deny(clippy::expect_used)]
 

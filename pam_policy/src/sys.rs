@@ -1,30 +1,8 @@
-//! The operating-system calls the shell layer needs beside libpam: mapping
-//! the dictionary files and reading the user's passwd entry. Like `ffi.rs`,
+//! The operating-system calls the shell layer needs beside libpam: reading
+//! the user's passwd entry. Like `ffi.rs`,
 //! this is where the crate's `unsafe` lives.
 
 use std::ffi::{CStr, CString, c_char};
-use std::fs::File;
-use std::io;
-
-/// A read-only memory map of a whole file.
-pub struct Mapped {
-    map: memmap2::Mmap,
-}
-
-impl Mapped {
-    pub fn map(file: &File) -> io::Result<Self> {
-        // SAFETY: the mapping is read-only and private to this process. The
-        // files mapped are dictionaries, which cracklib's tools and our
-        // `write_packed` replace by rename, never rewrite in place, so the
-        // mapped pages do not change or shrink under us.
-        let map = unsafe { memmap2::Mmap::map(file) }?;
-        Ok(Self { map })
-    }
-
-    pub fn bytes(&self) -> &[u8] {
-        &self.map
-    }
-}
 
 /// The GECOS (real name) field of `user` through the name service, as
 /// pam_pwquality's `gecoscheck` reads it; `None` when the user is unknown.

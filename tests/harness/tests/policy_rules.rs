@@ -904,3 +904,92 @@ fn hostile_input_gets_a_defined_answer() {
         started.elapsed()
     );
 }
+
+/// cracklib-packer (update-cracklib, from a dpkg trigger) rewrites the
+/// dictionary files in place, the same inodes. A password change that is
+/// under way when that happens must not die of it (a mapped file that shrinks
+/// under a process is a SIGBUS): the first try opens the dictionary, the
+/// files are truncated and rewritten while the user types the second.
+#[test]
+fn a_dictionary_rewritten_in_place_mid_transaction_does_not_crash() {
+    let svc = service("");
+    let dir = svc.dir().to_owned();
+    let words: Vec<String> = (0..20_000).map(|i| format!("zorb{i:05}word")).collect();
+    let list = pam_policy::dict::SortedWords::from_text(&words.join("\n"));
+    let prefix = dir.join("rewritten");
+    pam_policy::dict::write_packed(&prefix, &pam_policy::dict::pack(list.iter())).expect("pack");
+    let svc = service(&format!("retry=2 minlen=8 dictpath={}", prefix.display()));
+    let pwd = dir.join("rewritten.pwd");
+    let pwi = dir.join("rewritten.pwi");
+    let child = svc
+        .user("alice")
+        .unprivileged()
+        // Refused by the dictionary, so the dictionary is open...
+        .answer("Zorb00001word#")
+        // ...and this answer comes while the files are rewritten.
+        .answer_late("Zorb19999word#", 1500)
+        .answer("Zorb19999word#");
+    let rewriter = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        for path in [&pwd, &pwi] {
+            // Same inode: truncate, then write something shorter and different.
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(path)
+                .expect("open for rewrite");
+            drop(f);
+        }
+        std::fs::write(&pwd, b"short\0").expect("rewrite .pwd");
+    });
+    let out = child.chauthtok().run();
+    rewriter.join().expect("rewriter");
+    assert!(
+        out.code() == "PAM_MAXTRIES"
+            || out.code() == "PAM_SUCCESS"
+            || out.code() == "PAM_AUTHTOK_ERR",
+        "the driver must finish with a PAM code, not a signal\n{out}"
+    );
+    let errors = out.errors();
+    assert_eq!(
+        errors.first().copied(),
+        Some(
+            "BAD PASSWORD: The password fails the dictionary check - it is based on a dictionary word"
+        ),
+        "{out}"
+    );
+}
+
+/// Fedora and RHEL ship the dictionary as PREFIX.pwd.gz beside PREFIX.pwi.
+#[test]
+fn a_gzip_compressed_dictionary_is_read() {
+    use std::io::Write;
+    let svc = service("");
+    let dir = svc.dir().to_owned();
+    let list = pam_policy::dict::SortedWords::from_text("zorblatt\nquuxwidget\n");
+    let prefix = dir.join("pw_dict");
+    pam_policy::dict::write_packed(&prefix, &pam_policy::dict::pack(list.iter())).expect("pack");
+    let pwd = dir.join("pw_dict.pwd");
+    let raw = std::fs::read(&pwd).expect("read .pwd");
+    let gz = std::process::Command::new("gzip")
+        .arg("-c")
+        .arg(&pwd)
+        .output()
+        .expect("gzip");
+    assert!(gz.status.success() && !gz.stdout.is_empty());
+    let mut f = std::fs::File::create(dir.join("pw_dict.pwd.gz")).expect("create .gz");
+    f.write_all(&gz.stdout).expect("write .gz");
+    std::fs::remove_file(&pwd).expect("remove .pwd");
+    assert!(!raw.is_empty());
+    let svc = service(&format!("minlen=8 dictpath={}", prefix.display()));
+    let (v, out) = verdict_for(&svc, "alice", None, "Zorblatt12!");
+    assert_eq!(
+        v, "The password fails the dictionary check - it is based on a dictionary word",
+        "{out}"
+    );
+    assert!(
+        out.logged("outcome=dictionary-fallback").is_empty(),
+        "{out}"
+    );
+    assert_eq!(verdict_for(&svc, "alice", None, "Password1!").0, "OK");
+}
