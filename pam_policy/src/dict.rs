@@ -339,6 +339,47 @@ pub fn open_shared(path: Option<&str>) -> (Arc<Dictionary>, Option<DictError>) {
     }
 }
 
+/// The dictionary as a password change uses it: opened on first use (most
+/// refused passwords never reach the dictionary step), through the process's
+/// cache, with the reason for a fallback to the built-in list kept for the
+/// caller to report once. The module and the checker both use this.
+pub struct LazyDictionary {
+    path: Option<String>,
+    dict: std::cell::OnceCell<Arc<Dictionary>>,
+    fallback: std::cell::RefCell<Option<String>>,
+}
+
+impl LazyDictionary {
+    pub fn new(path: Option<String>) -> Self {
+        Self {
+            path,
+            dict: std::cell::OnceCell::new(),
+            fallback: std::cell::RefCell::new(None),
+        }
+    }
+
+    pub fn get(&self) -> &Dictionary {
+        self.dict.get_or_init(|| {
+            let (dict, why) = open_shared(self.path.as_deref());
+            if let Some(e) = why {
+                *self.fallback.borrow_mut() = Some(format!("{e}; using the {}", dict.describe()));
+            }
+            dict
+        })
+    }
+
+    /// Why the built-in list is in use, once.
+    pub fn take_fallback(&self) -> Option<String> {
+        self.fallback.borrow_mut().take()
+    }
+}
+
+impl WordSet for LazyDictionary {
+    fn contains(&self, word: &str) -> bool {
+        self.get().contains(word)
+    }
+}
+
 /// The dictionary actually in use.
 pub enum Dictionary {
     Packed(PackedDict),

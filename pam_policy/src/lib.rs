@@ -9,6 +9,7 @@
 
 #![deny(clippy::expect_used)]
 
+pub mod breach;
 pub mod check;
 pub mod config;
 pub mod cracklib;
@@ -18,3 +19,4 @@ pub mod options;
 mod shell;
 pub mod strength;
 pub mod sys;
+pub mod verdict;
