@@ -993,3 +993,64 @@ fn a_gzip_compressed_dictionary_is_read() {
     );
     assert_eq!(verdict_for(&svc, "alice", None, "Password1!").0, "OK");
 }
+
+/// `breachlist=FILE`: a password whose SHA-1 is in the filter is refused,
+/// after every other check; set in pwquality.conf as well as an argument. A
+/// broken filter is a logged warning, not a refusal of every password.
+#[test]
+fn breached_passwords_are_refused() {
+    use std::fmt::Write as _;
+    let svc = service("");
+    let dir = svc.dir().to_owned();
+    let breached = ["Xk9#mQ2$vL", "Tr0ub4dor&3", "Correct horse battery staple 9"];
+    let mut text = String::new();
+    for (i, pw) in breached.iter().enumerate() {
+        let out = std::process::Command::new("sha1sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().expect("stdin").write_all(pw.as_bytes())?;
+                c.wait_with_output()
+            })
+            .expect("sha1sum");
+        let hex = String::from_utf8_lossy(&out.stdout)[..40].to_uppercase();
+        let _ = write!(text, "{hex}:{}\r\n", 100 + i);
+    }
+    for i in 0..5000 {
+        let _ = writeln!(text, "{:040X}:1", (i as u128) * 0x9E37_79B9_7F4A_7C15_u128);
+    }
+    let filter = dir.join("breach.filter");
+    pam_policy::breach::build(text.as_bytes(), None, &filter, &mut pam_policy::breach::Quiet)
+        .expect("build the filter");
+    let conf = dir.join("pq.conf");
+    write_file(&conf, format!("breachlist = {}\n", filter.display()).as_bytes());
+    let why = "The password has appeared in a data breach; choose one that has not";
+    for line in [
+        format!("{GUIDE} breachlist={}", filter.display()),
+        format!("{GUIDE} conf={}", conf.display()),
+    ] {
+        let svc = service(&line);
+        for pw in &breached[..2] {
+            let (v, out) = verdict_for(&svc, "alice", None, pw);
+            assert_eq!(v, why, "{pw} under {line}\n{out}");
+            assert!(!out.logged("outcome=rejected").is_empty(), "{out}");
+        }
+        assert_eq!(verdict_for(&svc, "alice", None, "Yk8#mQ2$vM").0, "OK");
+        // Other rules come first.
+        assert_eq!(
+            verdict_for(&svc, "alice", None, "short").0,
+            "The password contains less than 1 digits"
+        );
+    }
+    // Broken: a warning, and the other checks still decide.
+    write_file(&dir.join("broken.filter"), b"PAMBRF1\0not really a filter");
+    let svc = service(&format!(
+        "{GUIDE} breachlist={}",
+        dir.join("broken.filter").display()
+    ));
+    let (v, out) = verdict_for(&svc, "alice", None, "Xk9#mQ2$vL");
+    assert_eq!(v, "OK", "{out}");
+    assert_eq!(out.logged("outcome=breach-filter-error").len(), 1, "{out}");
+}
