@@ -1002,7 +1002,11 @@ fn breached_passwords_are_refused() {
     use std::fmt::Write as _;
     let svc = service("");
     let dir = svc.dir().to_owned();
-    let breached = ["Xk9#mQ2$vL", "Tr0ub4dor&3", "Correct horse battery staple 9"];
+    let breached = [
+        "Xk9#mQ2$vL",
+        "Tr0ub4dor&3",
+        "Correct horse battery staple 9",
+    ];
     let mut text = String::new();
     for (i, pw) in breached.iter().enumerate() {
         let out = std::process::Command::new("sha1sum")
@@ -1022,10 +1026,18 @@ fn breached_passwords_are_refused() {
         let _ = writeln!(text, "{:040X}:1", (i as u128) * 0x9E37_79B9_7F4A_7C15_u128);
     }
     let filter = dir.join("breach.filter");
-    pam_policy::breach::build(text.as_bytes(), None, &filter, &mut pam_policy::breach::Quiet)
-        .expect("build the filter");
+    pam_policy::breach::build(
+        text.as_bytes(),
+        None,
+        &filter,
+        &mut pam_policy::breach::Quiet,
+    )
+    .expect("build the filter");
     let conf = dir.join("pq.conf");
-    write_file(&conf, format!("breachlist = {}\n", filter.display()).as_bytes());
+    write_file(
+        &conf,
+        format!("breachlist = {}\n", filter.display()).as_bytes(),
+    );
     let why = "The password has appeared in a data breach; choose one that has not";
     for line in [
         format!("{GUIDE} breachlist={}", filter.display()),
