@@ -542,7 +542,10 @@ const MAX_DICT_BYTES: u64 = 256 * 1024 * 1024;
 fn read_whole(path: &Path) -> Result<Vec<u8>, DictError> {
     use std::io::Read;
     let file = open_regular(path)?;
-    let mut bytes = Vec::new();
+    // Sized from the file's length, so the copy is not grown by doubling
+    // (a read past it still works: the file may grow while being read).
+    let hint = file.metadata().map_or(0, |m| m.len().min(MAX_DICT_BYTES));
+    let mut bytes = Vec::with_capacity(usize::try_from(hint).unwrap_or(0) + 1);
     file.take(MAX_DICT_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| DictError::Unreadable(path.to_owned(), e))?;
@@ -560,6 +563,7 @@ fn read_gz(path: &Path) -> Result<Vec<u8>, DictError> {
         .read_to_end(&mut bytes)
         .map_err(|_| DictError::Corrupt(path.to_owned(), "not a valid gzip file"))?;
     check_size(path, bytes.len())?;
+    bytes.shrink_to_fit();
     Ok(bytes)
 }
 
