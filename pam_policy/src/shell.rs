@@ -56,16 +56,6 @@ pub(crate) fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: c_uint) -> 
         );
         return PamResultCode::PAM_SERVICE_ERR;
     }
-    // Warned about in the update pass only, once per password change.
-    for w in &loaded.warnings {
-        log(
-            pamh,
-            Priority::Warning,
-            None,
-            "config-warning",
-            &w.to_string(),
-        );
-    }
     let Some(user) = user_name(pamh) else {
         log(
             pamh,
@@ -79,6 +69,16 @@ pub(crate) fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: c_uint) -> 
     };
     let account = SystemAccount::new(user);
     let user = account.name().to_owned();
+    // Warned about in the update pass only, once per password change.
+    for w in &loaded.warnings {
+        log(
+            pamh,
+            Priority::Warning,
+            Some(&user),
+            "config-warning",
+            &w.to_string(),
+        );
+    }
     // Only set when an earlier module (pam_unix in the prelim pass) asked for it.
     let old: Option<Zeroizing<Vec<u8>>> = pam_ext::get_authtok(pamh, true).ok().flatten();
     let caller = Caller {

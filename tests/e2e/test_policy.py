@@ -260,3 +260,34 @@ def test_passwd_accepts_a_password_not_in_the_breach_filter(breach_policy, pw_us
 
 def test_checker_names_the_breach_like_passwd(breach_policy, install, pw_user):
     assert breach_policy.expected_reasons(install, pw_user, PW_STRONG) == [BREACHED]
+
+
+# ------------------------------------------------------------------ the shared pwquality.conf.d
+# libpwquality, pwscore and desktops share /etc/security/pwquality.conf(.d): a
+# setting pam_policy does not know there is a logged warning, not a reason to
+# fail every password change.
+
+@pytest.fixture
+def shared_unknown_key():
+    import os
+    import machine as m
+    d = "/etc/security/pwquality.conf.d"
+    made = not os.path.isdir(d)
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, "zz-pam-e2e-%d.conf" % m.TAG)
+    with open(path, "w") as f:
+        f.write("# written by the pam-hardening end-to-end suite, removed after the test\nallowclasses = 3\n")
+    yield path
+    os.unlink(path)
+    if made:
+        os.rmdir(d)
+
+
+@pytest.mark.install("setup.sh", "deb")
+def test_unknown_key_in_shared_conf_is_a_warning_not_a_failure(policy, machine, pw_user, shared_unknown_key):
+    mark = machine.module_log.mark()
+    status, out = _passwd_strong(policy, pw_user)
+    assert "password updated successfully" in out and status == 0, out
+    line = machine.module_log.wait_for(mark, "pam_policy", pw_user.name, "config-warning",
+                                       shared_unknown_key + ":2: unknown setting")
+    assert "allowclasses" in line.reason
