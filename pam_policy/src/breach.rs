@@ -31,6 +31,8 @@
 //! open, truncated), a lookup reads at most a bounded number of bytes at
 //! checked offsets and returns an answer or an error.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufWriter, Read, Seek, SeekFrom, Write};

@@ -9,6 +9,8 @@
 //! spaces, control characters, letters without case) is "other". On ASCII
 //! input both give the same answers.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 
 use zeroize::Zeroizing;

@@ -8,6 +8,8 @@
 //! unreadable file, a malformed line, an unknown setting or a bad value is,
 //! and names the file and line.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};

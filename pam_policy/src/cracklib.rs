@@ -10,6 +10,8 @@
 //! 5→s, 1→i or l, 4→a or h) in every combination cracklib lists. A rule that
 //! needs a character the password lacks yields no candidate, as in cracklib.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 
 use zeroize::Zeroizing;

@@ -16,6 +16,8 @@
 //! [`pack`] writes the packed format, so an admin can turn any word list into
 //! an index that both this module and cracklib read.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 use std::fs::File;
 use std::io;

@@ -4,6 +4,8 @@
 //! pam_pwquality, an unknown option or a malformed value is an error that
 //! names it, never silently ignored.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 
 /// The shortest `minlen` pam_pwquality honours; smaller values are raised to it.

@@ -87,6 +87,38 @@ fn translate<'a>(domain: &CStr, msgid: &'a str) -> Cow<'a, str> {
     }
 }
 
+/// zxcvbn's score calls `log10`, the module's only use of libm. Linking
+/// libm.so.6 for it costs every process that loads the module about 500 KiB
+/// of resident memory (the library's pages the loader touches), more than
+/// the rest of the module. This hidden definition, in pure Rust, satisfies
+/// the call inside the module, so libm is not linked; being hidden, it is
+/// not exported and cannot stand in for anyone else's `log10`.
+extern "C" fn pure_log10(x: f64) -> f64 {
+    libm::log10(x)
+}
+
+#[cfg(target_arch = "x86_64")]
+std::arch::global_asm!(
+    ".globl log10",
+    ".hidden log10",
+    ".type log10, @function",
+    "log10:",
+    "jmp {f}",
+    ".size log10, . - log10",
+    f = sym pure_log10,
+);
+
+#[cfg(target_arch = "aarch64")]
+std::arch::global_asm!(
+    ".globl log10",
+    ".hidden log10",
+    ".type log10, %function",
+    "log10:",
+    "b {f}",
+    ".size log10, . - log10",
+    f = sym pure_log10,
+);
+
 /// For the checker: take the locale from the environment (LANG, LC_ALL,
 /// LC_MESSAGES), as passwd and other applications do before PAM runs.
 pub fn use_environment_locale() {

@@ -3,6 +3,8 @@
 //! reject or skip, with every reason. Pure: the account's lookups and the
 //! word lists are passed in.
 
+#![forbid(unsafe_code)]
+
 use zeroize::Zeroizing;
 
 use crate::check::{self, Catalog, Gecos, Lists, Rejection, Request};

@@ -157,3 +157,31 @@ fn a_panic_in_a_module_is_a_pam_error_not_a_crash() {
         "{out}"
     );
 }
+
+/// The module links no libm (its one use, zxcvbn's log10, is satisfied
+/// inside it): loading libm.so.6 would cost every host process about
+/// 500 KiB of resident memory.
+#[test]
+fn pam_policy_links_only_libpam_and_libc() {
+    let path = workspace_module("pam_policy");
+    let out = Command::new("readelf")
+        .args(["-d", "-W"])
+        .arg(&path)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run readelf on {}: {e}", path.display()));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let needed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("(NEEDED)"))
+        .filter_map(|l| l.split('[').nth(1)?.split(']').next())
+        .collect();
+    assert!(
+        needed.iter().all(|n| !n.starts_with("libm.")),
+        "{} needs {needed:?}",
+        path.display()
+    );
+    assert!(
+        needed.iter().any(|n| n.starts_with("libpam.")),
+        "{needed:?}"
+    );
+}
