@@ -194,7 +194,7 @@ impl BreachFilter {
 /// loudly, as a broken dictionary falls back.
 pub struct LazyBreaches {
     path: PathBuf,
-    filter: std::cell::OnceCell<Option<BreachFilter>>,
+    filter: std::cell::OnceCell<Option<std::sync::Arc<BreachFilter>>>,
     problem: std::cell::RefCell<Option<String>>,
 }
 
@@ -210,15 +210,13 @@ impl LazyBreaches {
     /// Whether `sha1` is listed; `false` (with the reason kept) when the
     /// filter cannot be read.
     pub fn contains(&self, sha1: &[u8; 20]) -> bool {
-        let filter = self
-            .filter
-            .get_or_init(|| match BreachFilter::open(&self.path) {
-                Ok(f) => Some(f),
-                Err(e) => {
-                    *self.problem.borrow_mut() = Some(e.to_string());
-                    None
-                }
-            });
+        let filter = self.filter.get_or_init(|| match open_shared(&self.path) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                *self.problem.borrow_mut() = Some(e.to_string());
+                None
+            }
+        });
         match filter.as_ref().map(|f| f.contains(sha1)) {
             Some(Ok(found)) => found,
             Some(Err(e)) => {
@@ -233,6 +231,31 @@ impl LazyBreaches {
     pub fn take_problem(&self) -> Option<String> {
         self.problem.borrow_mut().take()
     }
+}
+
+type Stamp = (u64, u64, u64, i64, i64);
+
+/// Like [`BreachFilter::open`], but a process keeps the open filter while
+/// its file's device, inode, size and modification time are unchanged (the
+/// module stays loaded between transactions), so a transaction pays one
+/// `stat` for it, not an open and a header read. A filter replaced by rename
+/// is opened anew; one rewritten in place is caught by the lookups' checks.
+fn open_shared(path: &Path) -> Result<std::sync::Arc<BreachFilter>, BreachError> {
+    use std::sync::{Arc, Mutex};
+    static CACHE: Mutex<Option<(PathBuf, Stamp, Arc<BreachFilter>)>> = Mutex::new(None);
+    let stamp = crate::dict::file_stamp(path);
+    if let (Some(stamp), Ok(cache)) = (stamp, CACHE.lock())
+        && let Some((p, s, f)) = cache.as_ref()
+        && p == path
+        && *s == stamp
+    {
+        return Ok(f.clone());
+    }
+    let f = Arc::new(BreachFilter::open(path)?);
+    if let (Some(stamp), Ok(mut cache)) = (stamp, CACHE.lock()) {
+        *cache = Some((path.to_owned(), stamp, f.clone()));
+    }
+    Ok(f)
 }
 
 /// The dictionary and the breach filter of one password change, for
@@ -519,6 +542,35 @@ mod tests {
         build(text.as_bytes(), Some(45 * (20 << 20)), &out, &mut Quiet).unwrap();
         let f = BreachFilter::open(&out).unwrap();
         assert!(pws.iter().all(|p| f.contains(&sha1(p)).unwrap()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_replaced_filter_is_reopened_by_the_next_password_change() {
+        let dir = tempdir();
+        let out = dir.join("f");
+        let list = |pws: &[&str]| -> String {
+            pws.iter()
+                .map(|p| format!("{}:1\n", hex(&sha1(p))))
+                .collect()
+        };
+        build(list(&["alpha"]).as_bytes(), None, &out, &mut Quiet).unwrap();
+        let path = out.to_str().unwrap();
+        assert!(LazyBreaches::new(path).contains(&sha1("alpha")));
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        build(
+            list(&["bravo", "charlie"]).as_bytes(),
+            None,
+            &out,
+            &mut Quiet,
+        )
+        .unwrap();
+        let again = LazyBreaches::new(path);
+        assert!(again.contains(&sha1("bravo")) && !again.contains(&sha1("alpha")));
+        assert!(again.take_problem().is_none());
+        let missing = LazyBreaches::new("/nonexistent/filter");
+        assert!(!missing.contains(&sha1("alpha")));
+        assert!(missing.take_problem().is_some());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -290,26 +290,23 @@ struct Stamp(Vec<(u64, u64, u64, i64, i64)>);
 
 impl Stamp {
     fn of(path: &Path) -> Option<Self> {
-        use std::os::unix::fs::MetadataExt;
-        let packed = [with_suffix(path, ".pwd"), with_suffix(path, ".pwi")];
-        let gz = [with_suffix(path, ".pwd.gz"), with_suffix(path, ".pwi")];
-        let files: Vec<PathBuf> = if packed[0].exists() {
-            packed.to_vec()
-        } else if gz[0].exists() {
-            gz.to_vec()
-        } else {
-            vec![path.to_owned()]
-        };
-        files
-            .iter()
-            .map(|f| {
-                std::fs::metadata(f)
-                    .ok()
-                    .map(|m| (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
-            })
-            .collect::<Option<Vec<_>>>()
-            .map(Stamp)
+        // One stat a file: the first of .pwd, .pwd.gz, the path itself that
+        // exists, and for the packed forms the index beside it.
+        let pwi = with_suffix(path, ".pwi");
+        for data in [with_suffix(path, ".pwd"), with_suffix(path, ".pwd.gz")] {
+            if let Some(d) = file_stamp(&data) {
+                return Some(Stamp(vec![d, file_stamp(&pwi)?]));
+            }
+        }
+        Some(Stamp(vec![file_stamp(path)?]))
     }
+}
+
+/// Device, inode, size and modification time of one file.
+pub(crate) fn file_stamp(path: &Path) -> Option<(u64, u64, u64, i64, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
 }
 
 type Cached = (PathBuf, Stamp, Arc<Dictionary>);

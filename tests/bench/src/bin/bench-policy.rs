@@ -18,7 +18,8 @@
 //!   each process (module loaded, dictionary opened) is reported as "cold".
 //!
 //! Prints p50/p99 of both for each module, the ratios, and the peak RSS of
-//! the driver processes. pam_permit.so in the same stack gives the floor that
+//! the driver processes. The modules take turns, password by password, so
+//! load from elsewhere on a shared machine falls on all of them alike. pam_permit.so in the same stack gives the floor that
 //! libpam and the driver cost by themselves. Each module is measured in its
 //! own child process of this program, so the peak RSS it reports is that
 //! module's.
@@ -65,12 +66,15 @@ fn main() -> ExitCode {
     }
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--one") {
-        let (Some(module), Some(rounds)) = (args.get(2), args.get(3).and_then(|r| r.parse().ok()))
-        else {
-            eprintln!("usage: bench-policy --one MODULE ROUNDS [EXTRA-OPTION]");
+        let (Some(module), Some(rounds), Some(pw)) = (
+            args.get(2),
+            args.get(3).and_then(|r| r.parse().ok()),
+            args.get(5).and_then(|i| i.parse::<usize>().ok()),
+        ) else {
+            eprintln!("usage: bench-policy --one MODULE ROUNDS EXTRA-OPTION PASSWORD-INDEX");
             return ExitCode::from(2);
         };
-        one(module, rounds, args.get(4).map_or("", String::as_str));
+        one(module, rounds, args.get(4).map_or("", String::as_str), pw);
         return ExitCode::SUCCESS;
     }
     let mut rounds: u32 = 300;
@@ -105,11 +109,19 @@ fn main() -> ExitCode {
         PASSWORDS.len()
     );
     let permit = system_module_dir().join("pam_permit.so");
-    let ours = measure("{policy}", rounds, &breach_option);
-    let theirs = measure(&pwquality.display().to_string(), rounds, "");
-    let floor = measure(&permit.display().to_string(), rounds, "");
+    let theirs_path = pwquality.display().to_string();
+    let permit_path = permit.display().to_string();
+    let measured = measure(
+        &[
+            ("{policy}", &breach_option),
+            (&theirs_path, ""),
+            (&permit_path, ""),
+        ],
+        rounds,
+    );
     let _ = std::fs::remove_dir_all(&filter_dir);
-    let (Some(ours), Some(theirs), Some(floor)) = (ours, theirs, floor) else {
+    let Some([ours, theirs, floor]) = measured.and_then(|m| <[Measured; 3]>::try_from(m).ok())
+    else {
         return ExitCode::from(1);
     };
     let rows = [
@@ -262,52 +274,67 @@ fn build_filter(path: &std::path::Path, n: u64) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Runs `--one` in a child and reads back its figures.
-fn measure(module: &str, rounds: u32, extra: &str) -> Option<Measured> {
+/// Runs `--one` in a child for every (password, module) pair, the modules
+/// taking turns on each password, so a burst of load on a shared machine
+/// falls on all of them alike; returns each module's figures.
+fn measure(modules: &[(&str, &str)], rounds: u32) -> Option<Vec<Measured>> {
     let exe = std::env::current_exe().ok()?;
-    let out = Command::new(exe)
-        .args(["--one", module, &rounds.to_string(), extra])
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        eprintln!(
-            "bench-policy: measuring {module} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        return None;
+    #[derive(Default)]
+    struct Acc {
+        call: Vec<u64>,
+        transaction: Vec<u64>,
+        cold: Vec<u64>,
+        peak: u64,
     }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let (mut call, mut transaction, mut cold) = (Vec::new(), Vec::new(), Vec::new());
-    let mut peak = 0;
-    for line in text.lines() {
-        let Some((key, values)) = line.split_once(' ') else {
-            continue;
-        };
-        let numbers = values.split(' ').filter_map(|x| x.parse::<u64>().ok());
-        match key {
-            "call" => call.extend(numbers),
-            "transaction" => transaction.extend(numbers),
-            "cold" => cold.extend(numbers),
-            "maxrss_kib" => peak = numbers.max().unwrap_or(0),
-            _ => {}
+    let mut acc: Vec<Acc> = modules.iter().map(|_| Acc::default()).collect();
+    for pw in 0..PASSWORDS.len() {
+        for ((module, extra), a) in modules.iter().zip(acc.iter_mut()) {
+            let out = Command::new(&exe)
+                .args(["--one", module, &rounds.to_string(), extra, &pw.to_string()])
+                .output()
+                .ok()?;
+            if !out.status.success() {
+                eprintln!(
+                    "bench-policy: measuring {module} failed:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                return None;
+            }
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                let Some((key, values)) = line.split_once(' ') else {
+                    continue;
+                };
+                let numbers = values.split(' ').filter_map(|x| x.parse::<u64>().ok());
+                match key {
+                    "call" => a.call.extend(numbers),
+                    "transaction" => a.transaction.extend(numbers),
+                    "cold" => a.cold.extend(numbers),
+                    "maxrss_kib" => a.peak = a.peak.max(numbers.max().unwrap_or(0)),
+                    _ => {}
+                }
+            }
         }
     }
-    if call.is_empty() || transaction.is_empty() {
-        eprintln!("bench-policy: no timings for {module}");
-        return None;
+    let mut result = Vec::new();
+    for ((module, _), mut a) in modules.iter().zip(acc) {
+        if a.call.is_empty() || a.transaction.is_empty() {
+            eprintln!("bench-policy: no timings for {module}");
+            return None;
+        }
+        a.cold.sort_unstable();
+        result.push(Measured {
+            call: Percentiles::of(a.call),
+            transaction: Percentiles::of(a.transaction),
+            cold_p50: a.cold.get(a.cold.len() / 2).map_or(0.0, |&c| c as f64),
+            peak_rss_kib: a.peak,
+        });
     }
-    cold.sort_unstable();
-    Some(Measured {
-        call: Percentiles::of(call),
-        transaction: Percentiles::of(transaction),
-        cold_p50: cold.get(cold.len() / 2).map_or(0.0, |&c| c as f64),
-        peak_rss_kib: peak,
-    })
+    Some(result)
 }
 
-/// In the child: every password through `module`, both ways, then this
+/// In the child: one password through `module`, both ways, then this
 /// process's children's peak RSS.
-fn one(module: &str, rounds: u32, extra: &str) {
+fn one(module: &str, rounds: u32, extra: &str, pw: usize) {
     let svc = Service::new(&format!("password requisite {module} {LINE} {extra}"));
     // The unprivileged driver reads the service file from here.
     let _ = std::fs::set_permissions(
@@ -318,7 +345,7 @@ fn one(module: &str, rounds: u32, extra: &str) {
         let v: Vec<String> = ns.iter().map(u64::to_string).collect();
         println!("{key} {}", v.join(" "));
     };
-    for pw in PASSWORDS {
+    for pw in PASSWORDS.get(pw..=pw).unwrap_or_default() {
         let scenario = || {
             svc.user(USER)
                 .unprivileged()
