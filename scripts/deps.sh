@@ -3,7 +3,8 @@
 #   deps.sh          what building and installing needs
 #   deps.sh --test   also what the tests need (the reference modules they compare against,
 #                    and the de_DE.UTF-8 locale the translated-message tests run in)
-#   deps.sh --e2e    what the end-to-end suite needs (tests/e2e: sshd, SSH clients, fail2ban)
+#   deps.sh --e2e    what the end-to-end suite needs (tests/e2e: sshd, SSH clients, fail2ban,
+#                    monit, and dpkg-buildpackage and lintian for the Debian packages)
 #   deps.sh --demo   what scripts/demo.sh needs (sshd, ssh)
 # Runs apt-get only when something is missing; uses sudo when not root.
 set -eu
@@ -14,6 +15,9 @@ if [ "${1:-}" = "--test" ]; then
     # pam_permit/pam_deny/pam_echo/pam_warn/pam_exec come with libpam-modules;
     # pamtester, pam_pwquality, pam_google_authenticator and oathtool are the anchors.
     packages="$packages libpam-modules pamtester libpam-pwquality cracklib-runtime libpam-google-authenticator oathtool zbar-tools"
+    # The fleet store's tests start their own PostgreSQL server (TLS from a
+    # test CA made with openssl); the module loads libpq at run time.
+    packages="$packages postgresql openssl libpq5"
     # locales: localedef and the de_DE source, for the German-message comparison
     # with pam_pwquality (the locale itself is generated below).
     packages="$packages locales"
@@ -26,6 +30,10 @@ if [ "${1:-}" = "--e2e" ]; then
     packages="$packages libpam-modules libpam-runtime pamtester libpam-pwquality cracklib-runtime libpam-google-authenticator oathtool locales"
     need_locale=de_DE.UTF-8
     packages="$packages openssh-server openssh-client python3 python3-paramiko python3-pytest passwd util-linux fail2ban"
+    packages="$packages postgresql openssl libpq5"
+    # The Debian packages (debian/, built with dpkg-buildpackage and checked with
+    # lintian) and the Monit check (monitoring/monit, run by the real monit).
+    packages="$packages dpkg-dev debhelper fakeroot lintian monit"
 fi
 if [ "${1:-}" = "--demo" ]; then
     # scripts/demo.sh: an sshd to log in to, an SSH client, and python3 for

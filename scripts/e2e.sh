@@ -1,8 +1,9 @@
 #!/bin/sh
 # The end-to-end run in one command: the system packages the suite needs, the
-# release build, the .deb, then the pytest suite in tests/e2e (private mode: its
-# own sshd hosts, PAM service files and users, all removed afterwards; both
-# install methods, scripts/setup.sh and the .deb; see tests/e2e/README.md).
+# release build, the two Debian packages (packaging/build-debs.sh, into
+# target/debian), then the pytest suite in tests/e2e (private mode: its own sshd
+# hosts, PAM service files and users, all removed afterwards; both install
+# methods, scripts/setup.sh and the packages; see tests/e2e/README.md).
 #
 #   scripts/e2e.sh [pytest arguments, e.g. -k reused_code, --install deb, -x]
 #
@@ -33,6 +34,10 @@ else
     echo "scripts/e2e.sh: no cargo on PATH and nothing built (try: sudo env PATH=\"\$PATH\" scripts/e2e.sh)" >&2
     exit 1
 fi
-deb=$(sh packaging/build-deb.sh | tail -n 1)
-echo "scripts/e2e.sh: built $deb"
-exec "$py" -m pytest tests/e2e --deb "$deb" "$@"
+debs=target/debian
+if command -v cargo >/dev/null 2>&1; then
+    sh packaging/build-debs.sh --out "$debs"
+else
+    echo "scripts/e2e.sh: no cargo on PATH; using the packages in $debs"
+fi
+exec "$py" -m pytest tests/e2e --debs "$debs" "$@"

@@ -10,6 +10,6 @@ cargo build --workspace --locked
 cargo test --workspace --locked
 
 # End to end (pytest, tests/e2e): as root, real sshd hosts, SSH clients,
-# pamtester, passwd, the .deb, fail2ban-regex; as any other user every test is
+# pamtester, passwd, the Debian packages, monit, fail2ban-regex; as any other user every test is
 # reported skipped. See tests/e2e/README.md.
 sh scripts/e2e.sh

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Guest provisioning ("setup"), as root inside the VM: installs the test
-# dependencies and the project's .deb, then configures sshd and /etc/pam.d the way
-# an admin following a hardening guide would, with the files the package ships
-# (/usr/share/doc/pam-hardening/examples, applied by tests/e2e/shipped.py):
+# dependencies and the project's two packages as an admin would (libpam-totp,
+# then libpam-policy), then configures sshd and /etc/pam.d the way an admin
+# following a hardening guide would, with the files libpam-totp ships
+# (/usr/share/doc/libpam-totp/examples, applied by tests/e2e/shipped.py):
 #   - sshd: the drop-in sshd_config.d-pam-hardening.conf as it is (UsePAM,
 #     keyboard-interactive, no passwords, publickey,keyboard-interactive); the
 #     `vagrant` user is exempt, so Vagrant keeps its key-only access;
@@ -18,7 +19,7 @@ set -eu
 
 src=/vagrant
 debdir=$src/vagrant/dist
-examples=/usr/share/doc/pam-hardening/examples
+examples=/usr/share/doc/libpam-totp/examples
 shipped() { /usr/bin/python3 "$src/tests/e2e/shipped.py" --examples "$examples" "$@"; }
 # Wait for a dpkg lock another apt-get or dpkg holds.
 apt="apt-get -o DPkg::Lock::Timeout=600"
@@ -37,19 +38,22 @@ if [ -n "$missing" ]; then
     $apt install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-# --- the project's package, built on the host ---------------------------------
-set -- "$debdir"/*.deb
-[ -f "$1" ] || { echo "setup: no .deb in $debdir: run vagrant/build-deb.sh on the host" >&2; exit 1; }
-say "installing $*"
-if ! dpkg -i "$@"; then
-    say "resolving the package's dependencies"
-    $apt update -qq
-    $apt install -y -qq -f --no-install-recommends
-fi
-for f in /lib/x86_64-linux-gnu/security/pam_totp.so /lib/x86_64-linux-gnu/security/pam_policy.so; do
-    [ -f "$f" ] || { echo "setup: the package did not install $f" >&2; exit 1; }
+# --- the project's packages, built on the host: one, then the other -----------
+for p in libpam-totp libpam-policy; do
+    set -- "$debdir"/${p}_*.deb
+    [ -f "$1" ] || { echo "setup: no $p .deb in $debdir: run vagrant/build-debs.sh on the host" >&2; exit 1; }
+    say "installing $*"
+    if ! dpkg -i "$@"; then
+        say "resolving the package's dependencies"
+        $apt update -qq
+        $apt install -y -qq -f --no-install-recommends
+    fi
 done
-command -v totp-enroll >/dev/null || { echo "setup: the package did not install totp-enroll" >&2; exit 1; }
+for f in pam_totp.so pam_policy.so; do
+    found=$(dpkg-query -L libpam-totp libpam-policy | grep "/security/$f\$" || true)
+    [ -n "$found" ] && [ -f "$found" ] || { echo "setup: the packages did not install $f" >&2; exit 1; }
+done
+command -v totp-enroll >/dev/null || { echo "setup: libpam-totp did not install totp-enroll" >&2; exit 1; }
 
 # --- sshd ----------------------------------------------------------------------
 # The drop-in is read first (Include at the top of sshd_config), so its values win.

@@ -7,7 +7,7 @@
 #
 # Phases: host packages (apt-get: vagrant, vagrant-libvirt, libvirt, qemu,
 # debootstrap, ...) → vagrant validate → the .deb built on the host
-# (build-deb.sh) → the box (build-box.sh, cached by a hash of its inputs) →
+# (build-debs.sh) → the box (build-box.sh, cached by a hash of its inputs) →
 # libvirt daemons (started by hand when none runs, there may be no systemd) →
 # vagrant box add → vagrant up --provider=libvirt → provisioning ("setup") →
 # the suite in the VM ("e2e") → vagrant destroy -f. Whatever the run created
@@ -22,7 +22,7 @@
 # Environment:
 #   PAM_VAGRANT_CACHE   box cache directory (default /var/cache/pam-hardening/vagrant)
 #   PAM_VAGRANT_DRIVER  libvirt domain type (default: the box's, "qemu" = software emulation)
-#   PAM_VAGRANT_DEB     use this .deb instead of building one
+#   PAM_VAGRANT_DEBS    a directory with the two .debs to use instead of building them
 #   PAM_VAGRANT_KEEP=1  keep the run directory (logs) after the run
 set -euo pipefail
 
@@ -222,7 +222,8 @@ trap 'exit 130' INT TERM
 
 host_packages() {
     local pkgs="vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
-                dnsmasq-base iptables debootstrap fdisk e2fsprogs rsync libarchive-tools zstd"
+                dnsmasq-base iptables debootstrap fdisk e2fsprogs rsync libarchive-tools zstd
+                dpkg-dev debhelper fakeroot libpam0g-dev pkg-config"
     local missing="" p
     for p in $pkgs; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -259,7 +260,7 @@ validate() {
 }
 
 build_deb() {
-    sh "$here/build-deb.sh"
+    sh "$here/build-debs.sh"
 }
 
 box_file=""
@@ -364,7 +365,7 @@ destroy() {
 phase "host packages" host_packages
 phase "vagrant validate" validate
 if [ -n "$validate_only" ]; then exit 0; fi
-phase ".deb (build on the host)" build_deb
+phase ".debs (build on the host)" build_deb
 phase "box (cached by input hash)" box
 phase "libvirt daemons" libvirt_daemons
 phase "storage pool + vagrant box add" storage_and_box

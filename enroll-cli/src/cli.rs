@@ -31,14 +31,52 @@ Examples:
   totp-enroll --new-scratch-codes      new scratch codes, same secret
   sudo totp-enroll --user alice -t -d -W -u -C --json
                                        enroll alice from a script
+  totp-enroll --show                   the QR code again, for a new phone
+  totp-enroll --upgrade                raise your settings to the admin's minimums
+  totp-enroll --remove                 turn the second factor off
+  sudo totp-enroll --user alice --owner totp --secret '/var/lib/totp/${USER}'
+                                       alice's file in a store owned by the totp account
+
+The admin's minimums (/etc/security/pam_totp.conf, see pam_totp(8)) fix
+some answers: they are not asked, a flag that goes below them is refused,
+and what they fixed is shown.
 
 Exit status:
   0  enrolled (or new scratch codes saved)
   1  a file or system error; nothing was changed
   2  bad options, or a question to ask with no terminal to ask on
-  3  already enrolled (see --force), or not enrolled (--new-scratch-codes)
-  4  only root may enroll another user
-  5  the app's code was not confirmed; nothing was saved";
+  3  already enrolled (see --force), or not enrolled (--new-scratch-codes,
+     --show, --remove, --upgrade)
+  4  only root may enroll another user, or use --owner
+  5  the app's code was not confirmed; nothing was saved
+  6  the enrollment is below the admin's minimums in a way only a new
+     enrollment fixes (--upgrade)";
+
+/// Where the enrollment is kept (`--store`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreArg {
+    /// The secret file (~/.google_authenticator or --secret).
+    File,
+    /// The fleet store on PostgreSQL, as pam_totp's store=postgres.
+    Postgres,
+}
+
+/// Flags that only shape a new enrollment.
+const ENROLL_ONLY: [&str; 13] = [
+    "time_based",
+    "counter_based",
+    "disallow_reuse",
+    "allow_reuse",
+    "window_size",
+    "minimal_window",
+    "rate_limit",
+    "rate_time",
+    "no_rate_limit",
+    "step_size",
+    "emergency_codes",
+    "qr_png",
+    "qr_svg",
+];
 
 #[derive(Parser, Debug)]
 #[command(
@@ -179,6 +217,42 @@ pub struct Args {
     #[arg(long, value_name = "NAME", help_heading = "Where and for whom")]
     pub user: Option<String>,
 
+    /// The account that owns the secret file (root only)
+    ///
+    /// For a store the users cannot read, as pam_totp's user= option:
+    /// `user=totp secret=/var/lib/totp/${USER}` on the PAM line, and
+    /// `--owner totp --secret '/var/lib/totp/${USER}'` here. The file is
+    /// written as that account, mode 0600; --secret may not be in a home.
+    #[arg(long, value_name = "ACCOUNT", help_heading = "Where and for whom")]
+    pub owner: Option<String>,
+
+    /// Where the enrollment is kept: file or postgres [default: file]
+    ///
+    /// postgres: the fleet store that pam_totp's store=postgres reads, through
+    /// the connection file --store-conf (root: an admin login; a user: their
+    /// own database login, named like their account).
+    #[arg(long, value_name = "STORE", value_enum, default_value_t = StoreArg::File, hide_default_value = true, help_heading = "Fleet store")]
+    pub store: StoreArg,
+
+    /// The fleet store's connection file [default: /etc/pam_totp/admin.conf]
+    #[arg(long, value_name = "FILE", help_heading = "Fleet store")]
+    pub store_conf: Option<PathBuf>,
+
+    /// Move an existing google-authenticator file into the fleet store
+    ///
+    /// Its secret, options, scratch codes and newest used step; the file is
+    /// read as its user and left as it is.
+    #[arg(long, value_name = "FILE", help_heading = "Fleet store", conflicts_with_all = ENROLL_ONLY)]
+    pub import: Option<PathBuf>,
+
+    /// List the fleet store's enrollments (root), without secrets
+    #[arg(long, help_heading = "Fleet store", conflicts_with_all = ENROLL_ONLY)]
+    pub list: bool,
+
+    /// The admin's minimums [default: /etc/security/pam_totp.conf]
+    #[arg(long, value_name = "FILE", help_heading = "Where and for whom")]
+    pub config: Option<PathBuf>,
+
     /// Replace an existing enrollment
     ///
     /// Atomically: the old file stays as it was until the new one is complete,
@@ -200,6 +274,44 @@ pub struct Args {
         ]
     )]
     pub new_scratch_codes: bool,
+
+    /// Show the enrollment again: QR code, URI, settings (for a new phone)
+    ///
+    /// After a current code from the app (root with --user and --force: without).
+    /// Needs a terminal: a secret is never printed into a pipe or a log.
+    /// Never changes the file.
+    #[arg(
+        long,
+        help_heading = "An existing enrollment",
+        conflicts_with_all = ENROLL_ONLY,
+        conflicts_with_all = ["quiet", "uri", "json", "no_confirm", "new_scratch_codes"],
+    )]
+    pub show: bool,
+
+    /// Remove the enrollment: the next login is not enrolled
+    ///
+    /// After a current code from the app; root removes anyone's without one.
+    /// Logged to syslog (auth).
+    #[arg(
+        long,
+        help_heading = "An existing enrollment",
+        conflicts_with_all = ENROLL_ONLY,
+        conflicts_with_all = ["show", "new_scratch_codes"],
+    )]
+    pub remove: bool,
+
+    /// Raise the settings to the admin's minimums, same secret
+    ///
+    /// After a current code from the app (root with --user and --force:
+    /// without). A secret shorter than the minimum, or counter-based codes
+    /// the admin refuses, need a new enrollment (--force).
+    #[arg(
+        long,
+        help_heading = "An existing enrollment",
+        conflicts_with_all = ENROLL_ONLY,
+        conflicts_with_all = ["show", "remove", "new_scratch_codes"],
+    )]
+    pub upgrade: bool,
 
     /// The account name the app shows [default: USER@HOSTNAME]
     #[arg(

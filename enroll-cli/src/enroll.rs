@@ -8,14 +8,20 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use pam_totp::config::{self, Source};
 use pam_totp::enrollment::{self, Enrollment, NewEnrollment, ScratchCode};
+use pam_totp::minimums::Minimums;
+use pam_totp::options;
 use pam_totp::otp::Key;
 use pam_totp::store::{self, Account, AsUser, Enrollments, FileStore, Rules, StoreError, Target};
 use zeroize::Zeroizing;
 
 use crate::cli::Args;
+use crate::cli::StoreArg;
 use crate::failure::{Exit, Failure, describe};
+use crate::fleet::{self, Fleet};
 use crate::interrupt;
+use crate::lifecycle;
 use crate::qr::{Matrix, TerminalMode};
 use crate::terminal::{self, Terminal};
 use crate::token::{self, Kind};
@@ -34,7 +40,7 @@ struct Settings {
     disallow_reuse: bool,
     step_given: bool,
     window: u32,
-    rate_limit: Option<(u32, u32)>,
+    rate_limit: Option<(u32, u64)>,
 }
 
 /// What stdout shows.
@@ -46,17 +52,105 @@ enum Output {
     Json,
 }
 
+/// The admin's minimums and the file they came from (for what is shown).
+pub struct Admin {
+    pub minimums: Minimums,
+    pub path: PathBuf,
+}
+
+impl Admin {
+    fn read(args: &Args) -> Result<Admin, Failure> {
+        let source = args.config.clone().map_or(Source::Default, Source::Named);
+        let minimums = config::read(&source, &[]).map_err(Failure::system)?;
+        Ok(Admin {
+            minimums,
+            path: source.path().to_owned(),
+        })
+    }
+
+    /// A flag that asks for less than the admin allows.
+    fn refuses(&self, flag: &str, what: &str) -> Failure {
+        Failure::usage(format!(
+            "{flag}: {what} (the administrator's minimum, in {})",
+            self.path.display()
+        ))
+    }
+}
+
 pub fn run(args: &Args) -> Result<(), Failure> {
+    let admin = Admin::read(args)?;
     let target = target_account(args.user.as_deref())?;
     let path = secret_path(args.secret.as_deref(), &target)?;
-    let store_target = Target {
-        user: target.clone(),
-        owner: target.clone(),
-        path: path.clone(),
-        rules: rules(&target),
+    let store_target = store_target(args, &target, path.clone())?;
+    let mut fleet = match args.store {
+        StoreArg::File => None,
+        StoreArg::Postgres => {
+            let conf = args
+                .store_conf
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(fleet::DEFAULT_ADMIN_CONF));
+            let as_admin = store::effective_uid() == 0;
+            Some(Fleet::open(&conf, as_admin)?)
+        }
     };
+    if let Some(f) = fleet.as_mut() {
+        if args.list {
+            for line in f.list()? {
+                print(&format!("{line}\n"))?;
+            }
+            return Ok(());
+        }
+        if args.show || args.upgrade || args.new_scratch_codes {
+            return Err(fleet::unsupported(if args.show {
+                "--show"
+            } else if args.upgrade {
+                "--upgrade"
+            } else {
+                "--new-scratch-codes"
+            }));
+        }
+        if args.remove {
+            if !f.remove(&target.name)? {
+                return Err(Failure::new(
+                    Exit::Exists,
+                    format!("{} is not enrolled in the fleet store", target.name),
+                ));
+            }
+            lifecycle::log(
+                &store_target,
+                "remove",
+                "removed the enrollment from the fleet store",
+            );
+            if !args.quiet {
+                print(&format!(
+                    "Removed {}'s enrollment from the fleet store: no host accepts its codes now.\n",
+                    target.name
+                ))?;
+            }
+            return Ok(());
+        }
+        if let Some(file) = &args.import {
+            return import(args, f, &target, file);
+        }
+    } else if args.list || args.import.is_some() {
+        return Err(Failure::usage(
+            "--list and --import are for the fleet store: add --store postgres",
+        ));
+    }
     if args.new_scratch_codes {
+        if admin.minimums.refuse_scratch_codes {
+            return Err(admin.refuses("--new-scratch-codes", "scratch codes are not allowed"));
+        }
         return new_scratch_codes(args, &store_target);
+    }
+    if args.show {
+        return lifecycle::show(args, &store_target, &admin);
+    }
+    if args.remove {
+        return lifecycle::remove(args, &store_target, &admin);
+    }
+    if args.upgrade {
+        return lifecycle::upgrade(args, &store_target, &admin);
     }
     let output = if args.quiet {
         Output::Quiet
@@ -86,7 +180,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             None
         };
     let confirm = output == Output::Human && !args.no_confirm;
-    let open = open_questions(args, time_based, confirm);
+    let open = open_questions(args, time_based, confirm, &admin.minimums);
     if !open.is_empty() && !terminal::interactive() {
         return Err(Failure::usage(format!(
             "standard input is not a terminal, so nothing can be asked; give {}",
@@ -95,15 +189,43 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     }
 
     // Look before asking anything: no point scanning a code that cannot be saved.
-    check_target(&store_target, args.force)?;
+    match fleet.as_mut() {
+        Some(f) => {
+            if !args.force && f.enrolled(&target.name)? {
+                return Err(Failure::new(
+                    Exit::Exists,
+                    format!(
+                        "{} is enrolled in the fleet store; use --force to replace the enrollment",
+                        target.name
+                    ),
+                ));
+            }
+        }
+        None => check_target(&store_target, args.force)?,
+    }
 
     let mut term = Terminal;
-    let settings = ask_settings(args, time_based, &mut term)?;
+    let (settings, fixed) = ask_settings(args, time_based, &mut term, &admin)?;
+    if !fixed.is_empty() && output == Output::Human {
+        term.say(&format!(
+            "\nSet by your administrator ({}):\n{}",
+            admin.path.display(),
+            fixed
+                .iter()
+                .map(|f| format!("  - {f}\n"))
+                .collect::<String>()
+        ));
+    }
 
-    let key = token::new_key().map_err(Failure::system)?;
+    let key = token::new_key(admin.minimums.min_secret_bits).map_err(Failure::system)?;
+    let scratch_count = if admin.minimums.refuse_scratch_codes {
+        0
+    } else {
+        args.emergency_codes.unwrap_or(DEFAULT_SCRATCH_CODES)
+    };
     let scratch = token::scratch_codes(
         &mut token::scratch_rng().map_err(Failure::system)?,
-        usize::from(args.emergency_codes.unwrap_or(DEFAULT_SCRATCH_CODES)),
+        usize::from(scratch_count),
     )
     .map_err(Failure::system)?;
     let uri = token::uri(&key, &issuer, &account, settings.kind);
@@ -144,7 +266,17 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     };
 
     let file = secret_file(&key, &settings, confirmed, &scratch)?;
-    let replaced = write_secret(&store_target, &file, args.force)?;
+    let (replaced, saved_in) = match fleet.as_mut() {
+        Some(f) => {
+            let existed = f.enrolled(&target.name)?;
+            f.save(&target.name, &file)?;
+            (existed, "the fleet store".to_owned())
+        }
+        None => (
+            write_secret(&store_target, &file, args.force)?,
+            path.display().to_string(),
+        ),
+    };
     images.keep();
 
     match output {
@@ -153,7 +285,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         Output::Human => {
             let mut text = Zeroizing::new(format!(
                 "Saved {}{}.\n",
-                path.display(),
+                saved_in,
                 if replaced {
                     ", replacing the previous enrollment"
                 } else {
@@ -167,7 +299,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             let mut summary = serde_json::json!({
                 "user": target.name,
                 "uid": target.uid,
-                "path": path.to_string_lossy(),
+                "path": saved_in,
                 "replaced": replaced,
                 "issuer": issuer,
                 "account": account,
@@ -180,6 +312,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
                 "rate_limit": settings.rate_limit
                     .map(|(n, m)| serde_json::json!({"attempts": n, "seconds": m})),
                 "scratch_codes": scratch.iter().map(|c| format!("{:08}", c.value())).collect::<Vec<_>>(),
+                "fixed_by_admin": fixed,
             });
             match settings.kind {
                 Kind::Totp { period } => {
@@ -198,18 +331,27 @@ pub fn run(args: &Args) -> Result<(), Failure> {
 
 /// The flags that would answer the questions still open (for the error
 /// when there is no terminal to ask them on).
-fn open_questions(args: &Args, time_based: Option<bool>, confirm: bool) -> Vec<&'static str> {
+fn open_questions(
+    args: &Args,
+    time_based: Option<bool>,
+    confirm: bool,
+    m: &Minimums,
+) -> Vec<&'static str> {
     let mut open = Vec::new();
-    if time_based.is_none() {
+    if time_based.is_none() && !m.refuse_hotp {
         open.push("--time-based or --counter-based");
     }
-    if time_based != Some(false) && !args.disallow_reuse && !args.allow_reuse {
+    if time_based != Some(false)
+        && !args.disallow_reuse
+        && !args.allow_reuse
+        && !m.require_disallow_reuse
+    {
         open.push("--disallow-reuse or --allow-reuse");
     }
-    if args.window_size.is_none() && !args.minimal_window {
+    if args.window_size.is_none() && !args.minimal_window && m.window(17) == 17 {
         open.push("--window-size or --minimal-window");
     }
-    if args.rate_limit.is_none() && !args.no_rate_limit {
+    if args.rate_limit.is_none() && !args.no_rate_limit && m.require_rate_limit.is_none() {
         open.push("--rate-limit and --rate-time, or --no-rate-limit");
     }
     if confirm {
@@ -218,14 +360,29 @@ fn open_questions(args: &Args, time_based: Option<bool>, confirm: bool) -> Vec<&
     open
 }
 
-/// The enrollment's options: from the flags, else asked (Enter = yes).
+/// The enrollment's options: from the flags, else asked (Enter = yes),
+/// within the admin's minimums; also what the minimums fixed, as the user
+/// is told it. A flag below a minimum is an error, not quietly raised.
 fn ask_settings(
     args: &Args,
     time_based: Option<bool>,
     term: &mut Terminal,
-) -> Result<Settings, Failure> {
+    admin: &Admin,
+) -> Result<(Settings, Vec<String>), Failure> {
+    let m = &admin.minimums;
+    let mut fixed = Vec::new();
     let time_based = match time_based {
+        Some(false) if m.refuse_hotp => {
+            return Err(admin.refuses(
+                "--counter-based",
+                "counter-based (HOTP) codes are not allowed",
+            ));
+        }
         Some(t) => t,
+        None if m.refuse_hotp => {
+            fixed.push("time-based codes (counter-based ones are not allowed)".to_owned());
+            true
+        }
         None => term.yes(
             "Make the codes time-based (what authenticator apps show)?",
             true,
@@ -241,7 +398,15 @@ fn ask_settings(
         && if args.disallow_reuse {
             true
         } else if args.allow_reuse {
+            if m.require_disallow_reuse {
+                return Err(admin.refuses("--allow-reuse", "a code may be used only once"));
+            }
             false
+        } else if m.require_disallow_reuse {
+            fixed.push(format!(
+                "a code is accepted only once (so one login per {step} seconds)"
+            ));
+            true
         } else {
             term.say(&format!(
                 "\nIf a code can be used only once, you can log in only once every {step} seconds,\n\
@@ -249,10 +414,22 @@ fn ask_settings(
             ));
             term.yes("Refuse codes that were already used?", true)?
         };
+    let cap = m.window(u32::MAX);
     let window = match (args.window_size, args.minimal_window, time_based) {
+        (Some(w), _, _) if w > cap => {
+            return Err(admin.refuses(
+                &format!("--window-size {w}"),
+                &format!("at most {cap} codes are accepted"),
+            ));
+        }
         (Some(w), _, _) => w,
-        (None, true, true) => 3,
+        (None, true, true) => m.window(3),
         (None, true, false) => 1,
+        (None, false, _) if cap < 17 => {
+            let w = m.window(3);
+            fixed.push(format!("at most {w} codes around now are accepted"));
+            w
+        }
         (None, false, true) => {
             term.say(&format!(
                 "\nCodes up to {step} seconds early or late are accepted. If this machine's clock\n\
@@ -274,8 +451,31 @@ fn ask_settings(
             if wide { 17 } else { 3 }
         }
     };
-    let rate_limit = match (args.rate_limit, args.rate_time) {
-        (Some(n), Some(m)) => Some((n, m)),
+    let rate_limit = match (args.rate_limit, args.rate_time, m.require_rate_limit) {
+        (Some(n), Some(s), Some(required)) => {
+            let given = (n, u64::from(s));
+            if m.rate_limit(Some(given)) != Some(given) {
+                return Err(admin.refuses(
+                    &format!("--rate-limit {n} --rate-time {s}"),
+                    &format!(
+                        "at most {} attempts per {} seconds are allowed",
+                        required.0, required.1
+                    ),
+                ));
+            }
+            Some(given)
+        }
+        (Some(n), Some(s), None) => Some((n, u64::from(s))),
+        (_, _, Some(_)) if args.no_rate_limit => {
+            return Err(admin.refuses("--no-rate-limit", "login attempts are limited"));
+        }
+        (_, _, Some(required)) => {
+            fixed.push(format!(
+                "at most {} login attempts per {} seconds",
+                required.0, required.1
+            ));
+            Some(required)
+        }
         _ if args.no_rate_limit => None,
         _ => {
             term.say("\nA limit on login attempts slows down anyone guessing codes.");
@@ -283,17 +483,35 @@ fn ask_settings(
                 .then_some((3, 30))
         }
     };
-    Ok(Settings {
+    if m.refuse_scratch_codes {
+        match args.emergency_codes {
+            Some(n) if n > 0 => {
+                return Err(admin.refuses(
+                    &format!("--emergency-codes {n}"),
+                    "scratch codes are not allowed",
+                ));
+            }
+            _ => fixed.push("no emergency scratch codes".to_owned()),
+        }
+    }
+    if let Some(bits) = m
+        .min_secret_bits
+        .filter(|&b| b > token::DEFAULT_SECRET_BITS)
+    {
+        fixed.push(format!("a secret of at least {bits} bits"));
+    }
+    let settings = Settings {
         kind,
         disallow_reuse,
         step_given: args.step_size.is_some(),
         window,
         rate_limit,
-    })
+    };
+    Ok((settings, fixed))
 }
 
 /// What a person sees: the QR code, then the same account for typing in by hand.
-fn for_a_person(
+pub(crate) fn for_a_person(
     matrix: &Matrix,
     mode: TerminalMode,
     issuer: &str,
@@ -348,7 +566,7 @@ fn scratch_text(scratch: &[ScratchCode]) -> Zeroizing<String> {
     text
 }
 
-fn print(text: &str) -> Result<(), Failure> {
+pub(crate) fn print(text: &str) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
@@ -373,7 +591,7 @@ fn secret_file(
             disallow_reuse: settings
                 .disallow_reuse
                 .then(|| confirmed.into_iter().collect()),
-            rate_limit: settings.rate_limit.map(|(n, m)| (n, u64::from(m))),
+            rate_limit: settings.rate_limit,
         },
         Kind::Hotp { counter } => NewEnrollment {
             kind: enrollment::Kind::Hotp {
@@ -382,13 +600,13 @@ fn secret_file(
             step: None,
             window: settings.window,
             disallow_reuse: None,
-            rate_limit: settings.rate_limit.map(|(n, m)| (n, u64::from(m))),
+            rate_limit: settings.rate_limit,
         },
     };
     Enrollment::new(key.clone(), &new, scratch).map_err(Failure::usage)
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -439,7 +657,7 @@ fn confirm_code(
     ))
 }
 
-fn tries(n: u32) -> &'static str {
+pub(crate) fn tries(n: u32) -> &'static str {
     if n == 1 { "try" } else { "tries" }
 }
 
@@ -499,7 +717,7 @@ fn secret_path(template: Option<&str>, target: &Account) -> Result<PathBuf, Fail
 /// exists and takes new files, and there is no enrollment unless `force`.
 fn check_target(t: &Target, force: bool) -> Result<(), Failure> {
     let (path, target) = (&t.path, &t.user);
-    let _as = AsUser::take(target.uid, target.gid).map_err(Failure::system)?;
+    let _as = AsUser::take(t.owner.uid, t.owner.gid).map_err(Failure::system)?;
     match std::fs::symlink_metadata(path) {
         Ok(_) if !force => {
             return Err(Failure::new(
@@ -552,7 +770,7 @@ fn check_target(t: &Target, force: bool) -> Result<(), Failure> {
         Err(e) => Err(Failure::system(format!(
             "cannot write in {} as {}: {}",
             dir.display(),
-            target.name,
+            t.owner.name,
             describe(&e)
         ))),
     }
@@ -582,12 +800,87 @@ fn write_secret(t: &Target, e: &Enrollment, force: bool) -> Result<bool, Failure
     }
 }
 
-fn rules(target: &Account) -> Rules {
-    Rules {
-        owner: target.uid,
+/// Whose file, where, and as whom it is written: the user's own, or with
+/// `--owner` a store account's (root only, as the module's `user=`), under
+/// the rules the module applies by default (owner checked, mode 0600).
+fn store_target(args: &Args, user: &Account, path: PathBuf) -> Result<Target, Failure> {
+    let owner = match &args.owner {
+        None => user.clone(),
+        Some(name) => {
+            let euid = store::effective_uid();
+            if euid != 0 {
+                return Err(Failure::new(
+                    Exit::Permission,
+                    format!("only root can use --owner (you are uid {euid})"),
+                ));
+            }
+            let template = args.secret.as_deref().unwrap_or(DEFAULT_SECRET);
+            if options::in_home(template) {
+                return Err(Failure::usage(format!(
+                    "--owner {name} needs a --secret outside the user's home, as user= does \
+                     on the PAM line (e.g. --secret '/var/lib/totp/${{USER}}'); not \"{template}\""
+                )));
+            }
+            store::account_by_name(name)
+                .map_err(Failure::system)?
+                .ok_or_else(|| {
+                    Failure::usage(format!("--owner: there is no user named \"{name}\""))
+                })?
+        }
+    };
+    let rules = Rules {
+        owner: owner.uid,
         check_owner: true,
         allowed_perm: 0o600,
+    };
+    Ok(Target {
+        user: user.clone(),
+        owner,
+        path,
+        rules,
+    })
+}
+
+/// `--import FILE`: an existing google-authenticator file (secret, options,
+/// scratch codes, the newest used step) into the fleet store, read as the
+/// user it belongs to; the file itself is left as it is.
+fn import(args: &Args, f: &mut Fleet, user: &Account, file: &Path) -> Result<(), Failure> {
+    let t = Target {
+        user: user.clone(),
+        owner: user.clone(),
+        path: file.to_owned(),
+        rules: Rules {
+            owner: user.uid,
+            check_owner: true,
+            allowed_perm: 0o600,
+        },
+    };
+    let e = FileStore::default().load(&t).map_err(|e| match e {
+        StoreError::Malformed(m) => Failure::system(format!(
+            "{} is not a valid secret file: {m}",
+            file.display()
+        )),
+        e => Failure::store(e),
+    })?;
+    if !args.force && f.enrolled(&user.name)? {
+        return Err(Failure::new(
+            Exit::Exists,
+            format!(
+                "{} is enrolled in the fleet store; use --force to replace the enrollment",
+                user.name
+            ),
+        ));
     }
+    f.save(&user.name, &e)?;
+    if !args.quiet {
+        print(&format!(
+            "Imported {} into the fleet store for {} ({} scratch codes); the file is left as it is.\n",
+            file.display(),
+            user.name,
+            e.scratch_codes().len()
+        ))?;
+    }
+    Ok(())
 }
 
 /// New scratch codes for an existing enrollment: the old codes are removed,
@@ -644,7 +937,7 @@ fn new_scratch_codes(args: &Args, t: &Target) -> Result<(), Failure> {
 }
 
 /// The machine's name, the default issuer (as google-authenticator has it).
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_owned())

@@ -17,6 +17,8 @@ pub enum Exit {
     Permission = 4,
     /// The app's code was not confirmed; nothing was saved.
     NotConfirmed = 5,
+    /// Below the admin's minimums in a way only a new enrollment fixes.
+    BelowMinimum = 6,
 }
 
 /// What went wrong, for the one line on stderr.

@@ -3,7 +3,9 @@
 mod cli;
 mod enroll;
 mod failure;
+mod fleet;
 mod interrupt;
+mod lifecycle;
 mod qr;
 mod terminal;
 mod token;

@@ -19,8 +19,13 @@ pub const SECRET_BYTES: usize = 20;
 pub const DIGITS: u32 = decision::DIGITS;
 
 /// A new 160-bit secret from the kernel's CSPRNG (getrandom(2)).
-pub fn new_key() -> Result<Key, String> {
-    let mut bytes = vec![0u8; SECRET_BYTES];
+/// Bits of a new secret unless the admin asks for more.
+pub const DEFAULT_SECRET_BITS: u32 = SECRET_BYTES as u32 * 8;
+
+/// A new random secret of [`SECRET_BYTES`], or of at least `min_bits`.
+pub fn new_key(min_bits: Option<u32>) -> Result<Key, String> {
+    let len = min_bits.map_or(SECRET_BYTES, |b| SECRET_BYTES.max(b.div_ceil(8) as usize));
+    let mut bytes = vec![0u8; len];
     if let Err(e) = OsRng.try_fill_bytes(&mut bytes) {
         bytes.zeroize();
         return Err(format!("cannot read the system's random source: {e}"));
@@ -164,8 +169,8 @@ mod tests {
 
     #[test]
     fn secrets_are_160_bits_and_32_base32_characters() {
-        let a = new_key().unwrap();
-        let b = new_key().unwrap();
+        let a = new_key(None).unwrap();
+        let b = new_key(None).unwrap();
         assert_eq!(a.as_bytes().len(), 20);
         assert_eq!(a.to_base32().len(), 32);
         assert_ne!(a.as_bytes(), b.as_bytes());

@@ -727,6 +727,11 @@ fn help_names_every_flag_and_the_exit_codes() {
         "--uri",
         "--json",
         "--new-scratch-codes",
+        "--show",
+        "--remove",
+        "--upgrade",
+        "--owner",
+        "--config",
         "Exit status",
     ] {
         assert!(out.stdout.contains(flag), "--help lacks {flag}\n{out}");
@@ -998,4 +1003,287 @@ fn a_held_lock_makes_totp_enroll_say_the_enrollment_is_busy() {
     assert!(started.elapsed() < Duration::from_secs(10));
     drop(holder);
     assert_eq!(std::fs::read(&secret).unwrap(), before);
+}
+
+// ------------------------------------- an existing enrollment, the admin's minimums
+
+/// A scripted time-based enrollment at `secret`; its base32 secret.
+fn enroll_scripted(secret: &str, more: &[&str]) -> String {
+    let mut base = vec!["-t", "-D", "-u", "-C", "--json", "-s", secret];
+    if !more.contains(&"-w") {
+        base.push("-W");
+    }
+    let out = run_owned(&with(&base, more));
+    out.expect(0);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    json["secret"].as_str().unwrap().to_owned()
+}
+
+/// A minimums file (mode 0644, owned by whoever runs the test).
+fn minimums_file(dir: &Dir, text: &str) -> String {
+    let p = dir.file("pam_totp.conf");
+    std::fs::write(&p, text).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    p
+}
+
+/// Draws a module grid as a PGM image (4 pixels a module, 4 modules of
+/// quiet zone), for zbarimg.
+fn grid_to_pgm(grid: &Grid, path: &str) {
+    let (scale, quiet) = (4, 4);
+    let n = grid.len() + 2 * quiet;
+    let side = n * scale;
+    let mut img = format!("P5\n{side} {side}\n255\n").into_bytes();
+    for y in 0..side {
+        for x in 0..side {
+            let (gy, gx) = (
+                (y / scale).wrapping_sub(quiet),
+                (x / scale).wrapping_sub(quiet),
+            );
+            let dark = grid
+                .get(gy)
+                .and_then(|r| r.get(gx))
+                .copied()
+                .unwrap_or(false);
+            img.push(if dark { 0 } else { 255 });
+        }
+    }
+    std::fs::write(path, img).unwrap();
+}
+
+#[test]
+fn show_after_a_current_code_shows_the_enrolled_secret_and_changes_nothing() {
+    settle(6);
+    let dir = dir();
+    let secret = dir.file("secret");
+    let b32 = enroll_scripted(&secret, &["-i", "Example", "-l", "dave"]);
+    let before = std::fs::read(&secret).unwrap();
+    let mut t = pty(&["--show", "-s", &secret, "-i", "Example", "-l", "dave"]);
+    t.expect("code the app shows now: ");
+    let right = totp_now(&b32);
+    t.send(&format!("{:06}\n", (right + 1) % 1_000_000));
+    t.expect("does not match");
+    t.send(&format!("{right:06}\n"));
+    let (code, text) = t.wait();
+    assert_eq!(code, 0, "{text}");
+    let shown = text.rsplit("code the app shows now: ").next().unwrap();
+    let uri = uri_in(shown);
+    assert_eq!(
+        query_param(&uri, "secret").as_deref(),
+        Some(b32.as_str()),
+        "{text}"
+    );
+    let grid = qr::square(&qr::from_utf8(shown));
+    assert_eq!(qr::decode(&grid), uri);
+    assert!(text.contains("reuse    allowed"), "{text}");
+    if required_in_ci(
+        program_present("zbarimg", "--version"),
+        "zbarimg (zbar-tools)",
+    ) {
+        let pgm = dir.file("shown.pgm");
+        grid_to_pgm(&grid, &pgm);
+        let z = Command::new("zbarimg")
+            .args(["--raw", "-q", &pgm])
+            .output()
+            .unwrap();
+        assert!(z.status.success(), "zbarimg failed: {z:?}");
+        assert_eq!(String::from_utf8_lossy(&z.stdout).trim_end(), uri);
+    }
+    assert_eq!(
+        std::fs::read(&secret).unwrap(),
+        before,
+        "--show changed the file"
+    );
+}
+
+#[test]
+fn show_refuses_to_print_a_secret_into_a_pipe_and_needs_an_enrollment() {
+    let dir = dir();
+    let secret = dir.file("secret");
+    let out = run(&["--show", "-s", &secret]);
+    out.expect_error(2, "not a terminal");
+    enroll_scripted(&secret, &[]);
+    let out = run(&["--show", "-s", &secret]);
+    out.expect_error(2, "not a terminal");
+    assert!(!out.stdout.contains("otpauth"), "{out}");
+    // On a terminal, with no enrollment: not enrolled.
+    let mut t = pty(&["--show", "-s", &dir.file("none")]);
+    let (code, text) = {
+        t.expect("not enrolled");
+        t.wait()
+    };
+    assert_eq!(code, 3, "{text}");
+}
+
+#[test]
+fn remove_needs_a_current_code_and_then_removes_the_file() {
+    settle(8);
+    let dir = dir();
+    let secret = dir.file("secret");
+    let b32 = enroll_scripted(&secret, &[]);
+    let mut t = pty(&["--remove", "-s", &secret]);
+    for _ in 0..3 {
+        t.expect("code the app shows now: ");
+        t.send("000000\n");
+    }
+    let (code, text) = t.wait();
+    assert_eq!(code, 5, "{text}");
+    assert!(
+        Path::new(&secret).exists(),
+        "removed without a code\n{text}"
+    );
+    let mut t = pty(&["--remove", "-s", &secret]);
+    t.expect("code the app shows now: ");
+    t.send(&format!("{:06}\n", totp_now(&b32)));
+    let (code, text) = t.wait();
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("is no longer enrolled"), "{text}");
+    assert!(!Path::new(&secret).exists(), "{text}");
+    assert!(dir.list().is_empty(), "{:?}", dir.list());
+    // Nothing left to remove.
+    let mut t = pty(&["--remove", "-s", &secret]);
+    t.expect("not enrolled");
+    assert_eq!(t.wait().0, 3);
+}
+
+#[test]
+fn the_admins_minimums_fix_answers_and_refuse_flags_below_them() {
+    let dir = dir();
+    let conf = minimums_file(
+        &dir,
+        "require_disallow_reuse\nmax_window_size = 3\nrequire_rate_limit = 2/60\n\
+         refuse_hotp\nrefuse_scratch_codes\nmin_secret_bits = 256\n",
+    );
+    for (flags, words) in [
+        (&["-t", "-D", "-W", "-u", "-C"][..], "--allow-reuse"),
+        (&["-t", "-d", "-w", "5", "-u", "-C"][..], "at most 3 codes"),
+        (&["-t", "-d", "-W", "-u", "-C"][..], "--no-rate-limit"),
+        (
+            &["-t", "-d", "-W", "-r", "3", "-R", "60", "-C"][..],
+            "at most 2 attempts per 60",
+        ),
+        (&["-c", "-W", "-u", "-C"][..], "counter-based"),
+        (
+            &["-t", "-d", "-W", "-e", "2", "-C"][..],
+            "scratch codes are not allowed",
+        ),
+    ] {
+        let secret = dir.file("refused");
+        let out = run_owned(&with(flags, &["--config", &conf, "-s", &secret]));
+        out.expect_error(2, words);
+        assert!(out.stderr.contains(&conf), "the file is named\n{out}");
+        assert!(!Path::new(&secret).exists());
+    }
+    // The questions the minimums answer are not asked: no terminal needed for them.
+    let secret = dir.file("secret");
+    let out = run(&["-C", "--json", "--config", &conf, "-s", &secret]);
+    out.expect(0);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["disallow_reuse"], true, "{out}");
+    assert_eq!(json["window_size"], 3, "{out}");
+    assert_eq!(json["rate_limit"]["attempts"], 2, "{out}");
+    assert_eq!(
+        json["scratch_codes"].as_array().map(Vec::len),
+        Some(0),
+        "{out}"
+    );
+    assert!(
+        json["fixed_by_admin"].as_array().unwrap().len() >= 4,
+        "{out}"
+    );
+    let file = SecretFile::parse(&std::fs::read(&secret).unwrap()).unwrap();
+    let m =
+        pam_totp::config::read(&pam_totp::config::Source::Named(conf.clone().into()), &[]).unwrap();
+    assert_eq!(m.shortfalls(&file), vec![], "written below the minimums");
+    assert!(file.key().as_bytes().len() >= 32);
+    // A broken minimums file stops totp-enroll too.
+    std::fs::write(&conf, "max_window_size = lots\n").unwrap();
+    run(&["-C", "--json", "--config", &conf, "-s", &dir.file("other")])
+        .expect_error(1, "line 1: bad value \"lots\" for max_window_size");
+}
+
+#[test]
+fn upgrade_raises_a_weak_file_to_the_minimums_keeping_the_secret() {
+    settle(6);
+    let dir = dir();
+    let secret = dir.file("secret");
+    let b32 = enroll_scripted(&secret, &["-w", "17", "-e", "2"]);
+    let conf = minimums_file(
+        &dir,
+        "require_disallow_reuse\nmax_window_size=3\nrequire_rate_limit=3/30\nrefuse_scratch_codes\n",
+    );
+    let mut t = pty(&["--upgrade", "--config", &conf, "-s", &secret]);
+    t.expect("code the app shows now: ");
+    t.send(&format!("{:06}\n", totp_now(&b32)));
+    let (code, text) = t.wait();
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("was: WINDOW_SIZE 17"), "{text}");
+    let file = SecretFile::parse(&std::fs::read(&secret).unwrap()).unwrap();
+    assert_eq!(file.key().to_base32().as_str(), b32);
+    assert_eq!(file.window(), 3);
+    assert!(file.used_steps().is_some() && file.scratch_codes().is_empty());
+    assert_eq!(file.option_text("RATE_LIMIT"), Some(&b"3 30"[..]));
+    // Already there: nothing to do, nothing asked.
+    let out = run(&["--upgrade", "--config", &conf, "-s", &secret]);
+    out.expect(0);
+    assert!(out.stdout.contains("already meets"), "{out}");
+    // A secret shorter than the minimum needs a new enrollment.
+    std::fs::write(&conf, "min_secret_bits=512\n").unwrap();
+    run(&["--upgrade", "--config", &conf, "-s", &secret]).expect_error(6, "new enrollment");
+}
+
+#[test]
+fn owner_is_for_root_and_a_store_outside_homes() {
+    let dir = dir();
+    if running_as_root() {
+        run(&["--owner", "root", "-t", "-D", "-W", "-u", "-C", "-q"])
+            .expect_error(2, "outside the user's home");
+        run(&[
+            "--owner",
+            "no-such-user-x",
+            "-s",
+            &dir.file("s"),
+            "-t",
+            "-D",
+            "-W",
+            "-u",
+            "-C",
+        ])
+        .expect_error(2, "no user named");
+    } else {
+        run(&[
+            "--owner",
+            "root",
+            "-s",
+            &dir.file("s"),
+            "-t",
+            "-D",
+            "-W",
+            "-u",
+            "-C",
+        ])
+        .expect_error(4, "only root");
+    }
+}
+
+#[test]
+fn root_shows_a_users_enrollment_with_force_without_their_code() {
+    if !running_as_root() {
+        eprintln!("note: not root; root's --show --user --force is not tried");
+        return;
+    }
+    let dir = dir();
+    let secret = dir.file("secret");
+    let b32 = enroll_scripted(&secret, &["--user", "root"]);
+    let t = pty(&["--show", "--user", "root", "--force", "-s", &secret]);
+    let (code, text) = t.wait();
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        !text.contains("code the app shows"),
+        "asked for a code\n{text}"
+    );
+    assert_eq!(
+        query_param(&uri_in(&text), "secret").as_deref(),
+        Some(b32.as_str())
+    );
 }

@@ -11,6 +11,8 @@
 use std::ffi::{CStr, CString, c_char, c_int, c_uint, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+pub mod pq;
+
 pub use pam;
 pub use pam::constants::PamResultCode;
 pub use pam::module::PamHandle;
@@ -423,7 +425,9 @@ fn reorders_text(c: char) -> bool {
     )
 }
 
-fn escape_field(text: &str, unquoted: bool) -> String {
+/// A log field as [`log_decision`] writes it: control characters and
+/// characters that reorder text escaped; with `unquoted`, blanks and `"` too.
+pub fn escape_field(text: &str, unquoted: bool) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if c.is_control()

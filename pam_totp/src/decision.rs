@@ -21,6 +21,7 @@ use std::ops::RangeInclusive;
 use zeroize::Zeroizing;
 
 use crate::enrollment::{Enrollment, FormatError, GRACE_SLOTS, GraceHost, Kind, ScratchCode};
+use crate::minimums::{Minimums, Shortfall};
 use crate::otp::{self, Codes, codes_equal};
 
 impl zeroize::Zeroize for Candidate {
@@ -153,6 +154,8 @@ pub struct Rules {
     pub advance_hotp_on_failure: bool,
     /// `grace_period=` in seconds; 0 is off.
     pub grace_period: u64,
+    /// The admin's minimums, applied whatever the file says.
+    pub minimums: Minimums,
 }
 
 /// One input of a login, to be decided.
@@ -193,6 +196,9 @@ pub enum Refused {
     SkewLearning,
     /// The same far-off code as last time; nothing learned.
     SkewRepeat,
+    /// The code is right, but the enrollment (or, for a scratch code, its
+    /// use) is below the admin's minimums; nothing but the attempt is recorded.
+    BelowMinimum(Shortfall),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -213,6 +219,43 @@ pub enum Outcome {
     },
 }
 
+/// What [`current_code`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Current {
+    /// The code of this TOTP step or HOTP counter.
+    Matches(u64),
+    /// A code a login would refuse as reused.
+    Used,
+    NoMatch,
+}
+
+/// Whether `code` is one the app shows now for `e`, as a login would see
+/// it (window and its cap, clock skew, reuse), without changing anything:
+/// for a tool that asks the user to prove they hold the app before it shows
+/// or changes their enrollment. Scratch codes do not count.
+pub fn current_code(e: &Enrollment, code: u32, now: u64, minimums: &Minimums) -> Current {
+    let window = Window::new(minimums.window(e.window()));
+    let key = e.hotp_key();
+    let mut codes = key.codes();
+    match e.kind() {
+        Kind::Hotp { counter } => window
+            .find_hotp(&mut codes, counter, code)
+            .map_or(Current::NoMatch, Current::Matches),
+        Kind::Totp => {
+            let tm = otp::time_step(now, e.step());
+            match tm
+                .checked_add_signed(e.time_skew())
+                .and_then(|center| window.find_totp(&mut codes, center, code))
+            {
+                Some(step) if last_used(e).is_some_and(|u| u >= step) => Current::Used,
+                Some(step) => Current::Matches(step),
+                None => Current::NoMatch,
+            }
+        }
+        Kind::ScratchOnly => Current::NoMatch,
+    }
+}
+
 /// Decides one attempt at `now`; returns the outcome and the enrollment as
 /// it must be saved (equal to `e` when nothing changes).
 pub fn decide(
@@ -229,28 +272,22 @@ pub fn decide(
 }
 
 fn decide_into(e: &mut Enrollment, a: &Attempt<'_>, now: u64) -> Result<Outcome, FormatError> {
-    if let Some(retry_after) = count_attempt(e, now)? {
+    let minimums = &a.rules.minimums;
+    if let Some(retry_after) = count_attempt(e, minimums, now)? {
         return Ok(Outcome::Throttled { retry_after });
     }
-    let key = e.hotp_key();
-    let mut codes = key.codes();
-    let mut hotp_tried = a.hotp_tried;
-    let mut verdict = None;
-    for c in a.candidates {
-        match check_code(e, &mut codes, c.code, now, a.rules.skew_learning)? {
-            Check::NoMatch => {
-                hotp_tried |= matches!(e.kind(), Kind::Hotp { .. }) && c.code < 1_000_000;
-            }
-            Check::Accepted(how) => {
-                verdict = Some(Outcome::Accepted { how, candidate: *c });
-                break;
-            }
-            Check::Refused(r) => {
-                verdict = Some(Outcome::Refused(r));
-                break;
-            }
-        }
+    // An enrollment the admin refuses is checked on a copy: a right code is
+    // told why it is refused, and nothing of the check is kept.
+    if let Some(short) = minimums.refusal(e) {
+        let mut probe = e.clone();
+        return Ok(match check_candidates(&mut probe, a, now)? {
+            (Some(Outcome::Accepted { .. }), _) => Outcome::Refused(Refused::BelowMinimum(short)),
+            (Some(other), _) => other,
+            (None, hotp_tried) if !a.last => Outcome::TryNext { hotp_tried },
+            (None, _) => Outcome::WrongCode,
+        });
     }
+    let (verdict, hotp_tried) = check_candidates(e, a, now)?;
     let outcome = match verdict {
         Some(v) => v,
         None if !a.last => return Ok(Outcome::TryNext { hotp_tried }),
@@ -273,14 +310,52 @@ fn decide_into(e: &mut Enrollment, a: &Attempt<'_>, now: u64) -> Result<Outcome,
     Ok(outcome)
 }
 
+/// Each reading of the input in turn, until one is decided; also whether
+/// one was tried as a HOTP code.
+fn check_candidates(
+    e: &mut Enrollment,
+    a: &Attempt<'_>,
+    now: u64,
+) -> Result<(Option<Outcome>, bool), FormatError> {
+    let key = e.hotp_key();
+    let mut codes = key.codes();
+    let mut hotp_tried = a.hotp_tried;
+    for c in a.candidates {
+        match check_code(e, &mut codes, c.code, now, &a.rules)? {
+            Check::NoMatch => {
+                hotp_tried |= matches!(e.kind(), Kind::Hotp { .. }) && c.code < 1_000_000;
+            }
+            Check::Accepted(how) => {
+                return Ok((Some(Outcome::Accepted { how, candidate: *c }), hotp_tried));
+            }
+            Check::Refused(r) => return Ok((Some(Outcome::Refused(r)), hotp_tried)),
+        }
+    }
+    Ok((None, hotp_tried))
+}
+
 /// `RATE_LIMIT n s`: counts this attempt; `Some(retry_after)` when it is
 /// more than `n` within `s` seconds. The kept timestamps are the last `n`.
-fn count_attempt(e: &mut Enrollment, now: u64) -> Result<Option<u64>, FormatError> {
-    let Some(limit) = e.rate_limit() else {
+///
+/// With a required rate limit the stricter of the two applies; a file
+/// without `RATE_LIMIT` gets the line (the admin's numbers) to keep the times in.
+fn count_attempt(
+    e: &mut Enrollment,
+    minimums: &Minimums,
+    now: u64,
+) -> Result<Option<u64>, FormatError> {
+    let file = e.rate_limit().map(|r| (r.attempts, r.interval));
+    let Some((attempts, interval)) = minimums.rate_limit(file) else {
         return Ok(None);
     };
-    let (attempts, interval) = (limit.attempts as usize, limit.interval);
-    let mut stamps = limit.stamps.clone();
+    if file.is_none() {
+        e.set_rate_limit(attempts, interval)?;
+    }
+    let (attempts, stamps) = (
+        attempts as usize,
+        e.rate_limit().map(|r| r.stamps.clone()).unwrap_or_default(),
+    );
+    let mut stamps = stamps;
     stamps.push(now);
     stamps.sort_unstable();
     let oldest_allowed = now.saturating_sub(interval);
@@ -307,8 +382,9 @@ fn check_code(
     key: &mut Codes<'_>,
     code: u32,
     now: u64,
-    skew_learning: bool,
+    rules: &Rules,
 ) -> Result<Check, FormatError> {
+    let minimums = &rules.minimums;
     // Compare against every scratch code, so the time does not tell which matched.
     let matched = e
         .scratch_codes()
@@ -321,13 +397,19 @@ fn check_code(
             }
         });
     if let Some(s) = matched {
+        if minimums.refuse_scratch_codes {
+            let count = e.scratch_codes().len();
+            return Ok(Check::Refused(Refused::BelowMinimum(
+                Shortfall::ScratchCodes { count },
+            )));
+        }
         e.remove_scratch_code(s);
         return Ok(Check::Accepted(Accepted::Scratch));
     }
     if code >= 1_000_000 {
         return Ok(Check::NoMatch);
     }
-    let window = Window::new(e.window());
+    let window = Window::new(minimums.window(e.window()));
     match e.kind() {
         Kind::Hotp { counter } => match window.find_hotp(key, counter, code) {
             Some(c) => {
@@ -336,7 +418,7 @@ fn check_code(
             }
             None => Ok(Check::NoMatch),
         },
-        Kind::Totp => check_totp(e, key, window, code, now, skew_learning),
+        Kind::Totp => check_totp(e, key, window, code, now, rules),
         Kind::ScratchOnly => Ok(Check::NoMatch),
     }
 }
@@ -358,18 +440,19 @@ fn check_totp(
     window: Window,
     code: u32,
     now: u64,
-    skew_learning: bool,
+    rules: &Rules,
 ) -> Result<Check, FormatError> {
+    let require_reuse = rules.minimums.require_disallow_reuse;
     let tm = otp::time_step(now, e.step());
     if let Some(center) = tm.checked_add_signed(e.time_skew())
         && let Some(step) = window.find_totp(key, center, code)
     {
-        return Ok(match mark_used(e, step)? {
+        return Ok(match mark_used(e, step, require_reuse)? {
             true => Check::Accepted(Accepted::Totp { step }),
             false => Check::Refused(Refused::Reused { step }),
         });
     }
-    if !skew_learning {
+    if !rules.skew_learning {
         return Ok(Check::NoMatch);
     }
     // The usual failure is a clock that is off; look for the code far out
@@ -407,14 +490,17 @@ fn check_totp(
     {
         return Ok(Check::Refused(Refused::Reused { step }));
     }
-    learn_skew(e, tm, skew)
+    learn_skew(e, tm, skew, require_reuse)
 }
 
-/// With `DISALLOW_REUSE`: `false` if `step` or a later one was used,
-/// otherwise records it (dropping entries the window can no longer reach).
-fn mark_used(e: &mut Enrollment, step: u64) -> Result<bool, FormatError> {
-    let Some(used) = e.used_steps() else {
-        return Ok(true);
+/// With `DISALLOW_REUSE` (or `required`): `false` if `step` or a later
+/// one was used, otherwise records it (dropping entries the window can no
+/// longer reach; a file without the option gets it).
+fn mark_used(e: &mut Enrollment, step: u64, required: bool) -> Result<bool, FormatError> {
+    let used = match e.used_steps() {
+        Some(u) => u,
+        None if required => &[],
+        None => return Ok(true),
     };
     if used.iter().any(|&u| u >= step) {
         return Ok(false);
@@ -432,7 +518,12 @@ fn mark_used(e: &mut Enrollment, step: u64) -> Result<bool, FormatError> {
 
 /// Three far-off codes on consecutive server steps with the same skew (±1)
 /// set `TIME_SKEW` to their average, and the third logs in.
-fn learn_skew(e: &mut Enrollment, tm: u64, skew: i64) -> Result<Check, FormatError> {
+fn learn_skew(
+    e: &mut Enrollment,
+    tm: u64,
+    skew: i64,
+    require_reuse: bool,
+) -> Result<Check, FormatError> {
     let used = last_used(e);
     let code_step = |t: u64, s: i64| t.checked_add_signed(s);
     let mut entries: Vec<(u64, i64)> = e
@@ -467,7 +558,7 @@ fn learn_skew(e: &mut Enrollment, tm: u64, skew: i64) -> Result<Check, FormatErr
     e.set_resetting_skew(Vec::new())?;
     if let Some(step) = code_step(tm, skew) {
         // A learned code is a used code too.
-        mark_used(e, step)?;
+        mark_used(e, step, require_reuse)?;
     }
     Ok(Check::Accepted(Accepted::SkewReset { skew: average }))
 }

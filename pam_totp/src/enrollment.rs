@@ -805,6 +805,32 @@ impl Enrollment {
         self.write_option(Name::RateLimit)
     }
 
+    /// Sets `WINDOW_SIZE`.
+    pub fn set_window(&mut self, window: u32) -> Result<(), FormatError> {
+        self.window = window;
+        self.write_option(Name::WindowSize)
+    }
+
+    /// Sets `RATE_LIMIT` to `attempts` per `interval` seconds, keeping the
+    /// recorded attempt times (at most `attempts` of them, the newest).
+    pub fn set_rate_limit(&mut self, attempts: u32, interval: u64) -> Result<(), FormatError> {
+        let mut stamps = self
+            .rate_limit
+            .as_ref()
+            .map(|r| r.stamps.clone())
+            .unwrap_or_default();
+        let keep = attempts as usize;
+        if stamps.len() > keep {
+            stamps.drain(..stamps.len() - keep);
+        }
+        self.rate_limit = Some(RateLimit {
+            attempts,
+            interval,
+            stamps,
+        });
+        self.write_option(Name::RateLimit)
+    }
+
     pub fn set_resetting_skew(&mut self, entries: Vec<(u64, i64)>) -> Result<(), FormatError> {
         self.resetting_skew = entries;
         self.write_option(Name::ResettingTimeSkew)

@@ -9,9 +9,12 @@
 
 #![deny(clippy::expect_used)]
 
+pub mod config;
 pub mod decision;
 pub mod enrollment;
 mod ffi;
+pub mod fleet;
+pub mod minimums;
 pub mod options;
 pub mod otp;
 mod shell;

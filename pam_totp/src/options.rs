@@ -6,12 +6,32 @@
 
 use std::fmt;
 
+use crate::minimums::{BadSetting, Setting};
+
 /// The default prompt, as pam_google_authenticator shows it.
 pub const DEFAULT_PROMPT: &str = "Verification code: ";
 /// The prompt with `forward_pass`, where password and code come in one answer.
 pub const FORWARD_PASS_PROMPT: &str = "Password & verification code: ";
 /// The default secret file, relative to the user's home.
 pub const DEFAULT_SECRET: &str = "~/.google_authenticator";
+
+/// Where enrollments live (`store=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    /// The secret file (the default).
+    File,
+    /// The fleet store on PostgreSQL (`store=postgres`).
+    Postgres,
+}
+
+/// What a login does when the fleet store does not answer (`on_store_error=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnStoreError {
+    /// Refuse (`PAM_AUTHINFO_UNAVAIL`), the default.
+    Fail,
+    /// Use the local secret file instead, logged as degraded.
+    Local,
+}
 
 /// Whose identity the secret file is read and written as (`user=`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +64,14 @@ pub struct Options {
     /// `authtok_prompt=`; `None` means the default for the mode.
     pub authtok_prompt: Option<String>,
     pub debug: bool,
+    /// `conf=`: the minimums file; `None` is the default file, which may be absent.
+    pub conf: Option<String>,
+    /// The minimums given as arguments, in order; they apply after the file's.
+    pub minimums: Vec<Setting>,
+    pub store: StoreKind,
+    /// `store_conf=`: the fleet store's connection file.
+    pub store_conf: String,
+    pub on_store_error: OnStoreError,
 }
 
 impl Default for Options {
@@ -64,6 +92,11 @@ impl Default for Options {
             allow_readonly: false,
             authtok_prompt: None,
             debug: false,
+            conf: None,
+            minimums: Vec::new(),
+            store: StoreKind::File,
+            store_conf: crate::fleet::DEFAULT_CONF.to_owned(),
+            on_store_error: OnStoreError::Fail,
         }
     }
 }
@@ -80,6 +113,7 @@ pub enum OptionError {
     NotUtf8(String),
     /// `~` or `${HOME}` in `secret=` together with `user=`, which the anchor also refuses.
     HomeWithUser,
+    Minimum(BadSetting),
 }
 
 impl fmt::Display for OptionError {
@@ -95,6 +129,7 @@ impl fmt::Display for OptionError {
             OptionError::HomeWithUser => {
                 f.write_str("home directory in \"secret=\" cannot be used together with \"user=\"")
             }
+            OptionError::Minimum(e) => e.fmt(f),
         }
     }
 }
@@ -133,12 +168,34 @@ impl Options {
                 ("no_increment_hotp", None) => o.no_increment_hotp = true,
                 ("allow_readonly", None) => o.allow_readonly = true,
                 ("debug", None) => o.debug = true,
-                _ => return Err(OptionError::Unknown(arg.to_owned())),
+                ("store", Some("file")) => o.store = StoreKind::File,
+                ("store", Some("postgres")) => o.store = StoreKind::Postgres,
+                ("store", Some(v)) => return Err(bad("store", v, "must be file or postgres")),
+                ("store_conf", Some(v)) => {
+                    if !v.starts_with('/') {
+                        return Err(bad("store_conf", v, "not an absolute path"));
+                    }
+                    o.store_conf = v.to_owned();
+                }
+                ("on_store_error", Some("fail")) => o.on_store_error = OnStoreError::Fail,
+                ("on_store_error", Some("local")) => o.on_store_error = OnStoreError::Local,
+                ("on_store_error", Some(v)) => {
+                    return Err(bad("on_store_error", v, "must be fail or local"));
+                }
+                ("conf", Some(v)) => {
+                    if !v.starts_with('/') {
+                        return Err(bad("conf", v, "not an absolute path"));
+                    }
+                    o.conf = Some(v.to_owned());
+                }
+                _ => match Setting::parse(name, value) {
+                    Ok(Some(s)) => o.minimums.push(s),
+                    Ok(None) => return Err(OptionError::Unknown(arg.to_owned())),
+                    Err(e) => return Err(OptionError::Minimum(e)),
+                },
             }
         }
-        if o.owner != StoreOwner::TargetUser
-            && (o.secret.contains("${HOME}") || has_tilde(&o.secret))
-        {
+        if o.owner != StoreOwner::TargetUser && in_home(&o.secret) {
             return Err(OptionError::HomeWithUser);
         }
         Ok(o)
@@ -154,9 +211,11 @@ impl Options {
     }
 }
 
-/// A `~` the anchor expands: at the start or right after a `/`.
-fn has_tilde(path: &str) -> bool {
-    path.starts_with('~') || path.contains("/~")
+/// Whether a `secret=` template names the user's home (`${HOME}`, or a
+/// `~` the anchor expands: at the start or right after a `/`), which a
+/// store owned by another account (`user=`) cannot use.
+pub fn in_home(template: &str) -> bool {
+    template.contains("${HOME}") || template.starts_with('~') || template.contains("/~")
 }
 
 fn bad(option: &'static str, value: &str, reason: &'static str) -> OptionError {

@@ -9,14 +9,18 @@
 //! too, and told why it is refused after answering.
 
 use std::ffi::{CStr, c_uint};
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use pam_ext::{Conversation, PamConversation, PamHandle, PamResultCode, Priority, StrItem};
 use zeroize::Zeroizing;
 
+use crate::config::{self, Source};
 use crate::decision::{self, Accepted, Attempt, Candidate, Gate, Refused, Rules};
 use crate::enrollment::{Enrollment, GraceHost};
-use crate::options::{OptionError, Options, StoreOwner};
+use crate::fleet::{FleetConf, FleetStore, WithFallback};
+use crate::minimums::{Minimums, Shortfall};
+use crate::options::{OnStoreError, OptionError, Options, StoreKind, StoreOwner};
 use crate::store::{self, FileStore, Store, StoreError, Target};
 
 /// The messages the user may be shown, each written once.
@@ -30,6 +34,17 @@ pub mod messages {
 
     pub fn save_failed(why: &str) -> String {
         format!("Could not save the login state: {why}.")
+    }
+
+    pub const SCRATCH_REFUSED: &str =
+        "Scratch codes are not accepted here. Enter the code your app shows.";
+
+    /// A right code for an enrollment the admin's minimums refuse.
+    pub fn below_minimum(what: &dyn std::fmt::Display) -> String {
+        format!(
+            "The code is right, but your enrollment does not meet this system's requirements \
+             ({what}). Ask your administrator to enroll you again."
+        )
     }
 }
 
@@ -75,6 +90,20 @@ impl Outcome {
     }
 }
 
+impl Outcome {
+    /// The outcome of a login that used the local file because the fleet
+    /// store did not answer: the reason says so.
+    fn degraded(self, why: &str) -> Outcome {
+        let note = format!("; fleet store unavailable ({why}): local file used (degraded)");
+        match self {
+            Outcome::Success(r) => Outcome::Success(r + &note),
+            Outcome::Failure(w, r) => Outcome::Failure(w, r + &note),
+            Outcome::StoreUnavailable(w, r) => Outcome::StoreUnavailable(w, r + &note),
+            other => other,
+        }
+    }
+}
+
 fn store_error(e: &StoreError) -> Outcome {
     Outcome::StoreUnavailable("store-error", e.to_string())
 }
@@ -83,15 +112,23 @@ pub(crate) fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: c_uint) 
     let options = pam_ext::args_utf8(args)
         .map_err(OptionError::NotUtf8)
         .and_then(|a| Options::parse(a.iter().copied()));
-    let (user, outcome) = match options {
-        Err(e) => (None, Outcome::ConfigError(e.to_string())),
-        Ok(options) => match pamh.get_user(None) {
+    let configured = options.map_err(|e| e.to_string()).and_then(|o| {
+        let source = o
+            .conf
+            .as_ref()
+            .map_or(Source::Default, |p| Source::Named(p.into()));
+        let minimums = config::read(&source, &o.minimums).map_err(|e| e.to_string())?;
+        Ok((o, minimums))
+    });
+    let (user, outcome) = match configured {
+        Err(e) => (None, Outcome::ConfigError(e)),
+        Ok((options, minimums)) => match pamh.get_user(None) {
             Err(_) => (
                 None,
                 Outcome::Failure("no-user", "could not get the user name".into()),
             ),
             Ok(user) => {
-                let outcome = Login::new(pamh, flags, &options).run(&user);
+                let outcome = Login::new(pamh, flags, &options, minimums).run(&user);
                 (Some(user), outcome)
             }
         },
@@ -142,6 +179,7 @@ struct Login<'a> {
     pamh: &'a mut PamHandle,
     flags: c_uint,
     options: &'a Options,
+    minimums: Minimums,
     /// PAM_RHOST when it is a host name or an IP literal (the only kind recorded).
     host: Option<GraceHost>,
     /// PAM_RHOST was set but is no host name: it is not recorded.
@@ -149,7 +187,12 @@ struct Login<'a> {
 }
 
 impl<'a> Login<'a> {
-    fn new(pamh: &'a mut PamHandle, flags: c_uint, options: &'a Options) -> Self {
+    fn new(
+        pamh: &'a mut PamHandle,
+        flags: c_uint,
+        options: &'a Options,
+        minimums: Minimums,
+    ) -> Self {
         let rhost = pam_ext::item_string(pamh, StrItem::RHost).filter(|h| !h.is_empty());
         let host = rhost.as_deref().and_then(GraceHost::parse);
         let odd_rhost = rhost.is_some() && host.is_none();
@@ -157,6 +200,7 @@ impl<'a> Login<'a> {
             pamh,
             flags,
             options,
+            minimums,
             host,
             odd_rhost,
         }
@@ -182,12 +226,33 @@ impl<'a> Login<'a> {
             Err(outcome) => return outcome,
         };
         self.debug(&format!("secret file \"{}\"", target.path.display()));
-        let store = FileStore::default();
+        let file = FileStore::default();
+        if self.options.store == StoreKind::File {
+            return self.with_store(&file, &target);
+        }
+        let conf = match FleetConf::read(Path::new(&self.options.store_conf)) {
+            Ok(c) => c,
+            Err(e) => return Outcome::ConfigError(e.to_string()),
+        };
+        let fleet = FleetStore::new(conf);
+        let local = (self.options.on_store_error == OnStoreError::Local).then_some(&file);
+        let store = WithFallback::new(&fleet, local);
+        let outcome = self.with_store(&store, &target);
+        match store.degraded() {
+            Some(why) => outcome.degraded(&why),
+            None => outcome,
+        }
+    }
+
+    /// The login against `store`: the gate, then the code.
+    fn with_store(&mut self, store: &impl Store, target: &Target) -> Outcome {
         let grace = self.options.grace_period;
-        match store.before_prompt(&target, self.host.as_ref(), grace, now()) {
+        match store.before_prompt(target, self.host.as_ref(), grace, now()) {
             Ok(Gate::Grace) => return Outcome::Success("within grace period".into()),
             Ok(Gate::Ask) => {}
-            Err(StoreError::NotFound(_)) if self.options.nullok => return Outcome::Ignore,
+            Err(StoreError::NotFound(_) | StoreError::NotEnrolled(_)) if self.options.nullok => {
+                return Outcome::Ignore;
+            }
             Err(StoreError::NotFound(p)) => {
                 self.answer_in_vain();
                 return Outcome::Failure(
@@ -195,12 +260,16 @@ impl<'a> Login<'a> {
                     format!("no secret file \"{}\"", p.display()),
                 );
             }
+            Err(StoreError::NotEnrolled(why)) => {
+                self.answer_in_vain();
+                return Outcome::Failure("not-enrolled", why);
+            }
             Err(e) => {
                 self.answer_in_vain();
                 return store_error(&e);
             }
         }
-        self.check(&store, &target)
+        self.check(store, target)
     }
 
     /// Resolves the account, the store owner and the secret path; `Ok(None)`
@@ -235,6 +304,7 @@ impl<'a> Login<'a> {
             skew_learning: !self.options.noskewadj,
             advance_hotp_on_failure: !self.options.no_increment_hotp,
             grace_period: self.options.grace_period,
+            minimums: self.minimums,
         }
     }
 
@@ -369,6 +439,16 @@ impl<'a> Login<'a> {
             ),
             decision::Outcome::Refused(Refused::SkewRepeat) => {
                 Outcome::Failure("skew-learning", "same out-of-window code repeated".into())
+            }
+            decision::Outcome::Refused(Refused::BelowMinimum(short)) => {
+                match short {
+                    Shortfall::ScratchCodes { .. } => self.conv().error(messages::SCRATCH_REFUSED),
+                    _ => self.conv().error(&messages::below_minimum(&short)),
+                }
+                Outcome::Failure(
+                    "below-minimum",
+                    format!("right code refused by {}: {short}", short.setting()),
+                )
             }
             decision::Outcome::Accepted { how, candidate } => {
                 self.accepted(how, candidate, input.raw)

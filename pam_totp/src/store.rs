@@ -88,6 +88,10 @@ pub enum StoreError {
         path: PathBuf,
         errno: Errno,
     },
+    /// A remote store did not answer (unreachable, refused, too slow).
+    Unavailable(String),
+    /// A remote store has no enrollment for the user (says where it looked).
+    NotEnrolled(String),
 }
 
 impl StoreError {
@@ -109,6 +113,7 @@ impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StoreError::NotFound(p) => write!(f, "\"{}\" does not exist", p.display()),
+            StoreError::Unavailable(why) | StoreError::NotEnrolled(why) => f.write_str(why),
             StoreError::NoDirectory(p) => {
                 write!(f, "directory of \"{}\" does not exist", p.display())
             }

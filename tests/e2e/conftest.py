@@ -31,7 +31,7 @@ import shipped  # noqa: E402
 PRIVATE_METHODS = ("setup.sh", "deb")
 LOCK = "/run/lock/pam-hardening-e2e.lock"
 NEEDED = ["/usr/sbin/sshd", "ssh", "ssh-keygen", "pamtester", "passwd", "useradd", "userdel", "usermod",
-          "chage", "setpriv", "unshare", "nsenter", "fail2ban-regex", "fail2ban-client", "dpkg-deb"]
+          "chage", "setpriv", "unshare", "nsenter", "fail2ban-regex", "fail2ban-client", "dpkg-deb", "monit"]
 
 
 def pytest_addoption(parser):
@@ -40,7 +40,8 @@ def pytest_addoption(parser):
                 help="test the machine's own installation, sshd (127.0.0.1:22) and PAM stack (a provisioned VM)")
     g.addoption("--install", action="append", choices=PRIVATE_METHODS,
                 help="only this install method (default: both; private mode)")
-    g.addoption("--deb", help="the .deb to install (default: built from --artifacts with packaging/build-deb.sh)")
+    g.addoption("--debs", help="directory with libpam-totp and libpam-policy .debs to install "
+                               "(default: built with packaging/build-debs.sh)")
     g.addoption("--artifacts", default=os.path.join(m.REPO, "target", "release"),
                 help="release artifacts (default: %(default)s)")
     g.addoption("--sshd-log", help="--system: the machine's sshd log file (default: the journal)")
@@ -190,14 +191,15 @@ def artifacts(request):
 
 
 @pytest.fixture(scope="session")
-def deb_file(request, machine, artifacts):
-    given = request.config.getoption("--deb")
+def debs(request, machine):
+    """{package: .deb} of the two packages: --debs DIR, or built now."""
+    given = request.config.getoption("--debs")
     if given:
-        return given
-    out = os.path.join(machine.dir, "deb")
-    p = m.run(["sh", os.path.join(m.REPO, "packaging", "build-deb.sh"), "--from", artifacts, "--out", out],
-              check=True)
-    return p.stdout.strip().splitlines()[-1]
+        return m.debs_in(given)
+    out = os.path.join(machine.dir, "debs")
+    p = m.run(["sh", os.path.join(m.REPO, "packaging", "build-debs.sh"), "--out", out], check=True, timeout=3600)
+    built = p.stdout.strip().splitlines()
+    return {pkg: next(d for d in built if os.path.basename(d).startswith(pkg + "_")) for pkg in m.PACKAGES}
 
 
 @pytest.fixture(scope="session")
@@ -206,7 +208,7 @@ def install(request, machine):
     if method == "setup.sh":
         inst = m.SetupShInstall(request.getfixturevalue("artifacts"), machine.dir)
     elif method == "deb":
-        inst = m.DebInstall(request.getfixturevalue("deb_file"), machine.dir)
+        inst = m.DebInstall(request.getfixturevalue("debs"), machine.dir)
     else:
         inst = m.SystemInstall()
     request.addfinalizer(inst.teardown)

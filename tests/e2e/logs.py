@@ -68,7 +68,7 @@ class Journal:
 
 @dataclasses.dataclass
 class ModuleLine:
-    module: str      # pam_totp | pam_policy
+    module: str      # pam_totp | pam_policy | totp-enroll (--remove, --upgrade)
     where: str       # "sshd:auth", ...
     service: str
     user: str
@@ -77,7 +77,7 @@ class ModuleLine:
     reason: str
     text: str
 
-    PATTERN = re.compile(r'\b(pam_totp|pam_policy)\(([^)]*)\): service=(\S*) user=(\S*) rhost=(\S*) '
+    PATTERN = re.compile(r'\b(pam_totp|pam_policy|totp-enroll)\(([^)]*)\): service=(\S*) user=(\S*) rhost=(\S*) '
                          r'outcome=(\S+) reason="(.*)"\s*$')
 
     @classmethod

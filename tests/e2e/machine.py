@@ -31,8 +31,11 @@ import shipped
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
-PACKAGE = "pam-hardening"
-PACKAGE_DOC = "/usr/share/doc/%s" % PACKAGE
+# The two binary packages of debian/, in the order an admin installs them: the
+# second factor first (it changes no PAM stack), then password quality.
+PACKAGES = ("libpam-totp", "libpam-policy")
+PACKAGE_DOC = "/usr/share/doc/libpam-totp"       # the examples are in libpam-totp
+OLD_PACKAGE = "pam-hardening"                    # the single package these replace
 TAG = os.getpid()
 
 
@@ -49,9 +52,35 @@ def run(argv, input=None, env=None, timeout=180, check=False, note=True):
     return p
 
 
-def package_installed():
-    p = subprocess.run(["dpkg-query", "-W", "-f=${Status}", PACKAGE], capture_output=True, text=True)
-    return "install ok installed" in p.stdout
+def package_installed(name=None):
+    """NAME (default: every one of PACKAGES) is installed."""
+    for package in [name] if name else PACKAGES:
+        p = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True)
+        if "install ok installed" not in p.stdout:
+            return False
+    return True
+
+
+def package_present(name):
+    """NAME is known to dpkg in any state but not-installed (e.g. removed, config left)."""
+    p = subprocess.run(["dpkg-query", "-W", "-f=${Status}", name], capture_output=True, text=True)
+    return p.returncode == 0 and "not-installed" not in p.stdout
+
+
+def package_version(name):
+    p = subprocess.run(["dpkg-query", "-W", "-f=${Version}", name], capture_output=True, text=True)
+    return p.stdout.strip() if p.returncode == 0 else None
+
+
+def debs_in(directory, version=None):
+    """{package: path} of the newest (or VERSION's) .deb of each of PACKAGES in DIRECTORY."""
+    out = {}
+    for package in PACKAGES:
+        found = sorted(glob.glob(os.path.join(directory, "%s_%s_*.deb" % (package, version or "*"))))
+        if not found:
+            raise FileNotFoundError("no %s .deb in %s" % (package, directory))
+        out[package] = found[-1]
+    return out
 
 
 def security_dir():
@@ -156,6 +185,7 @@ class Install:
     method = None
     examples = shipped.CHECKOUT_EXAMPLES
     fail2ban = os.path.join(REPO, "monitoring", "fail2ban")
+    monit = os.path.join(REPO, "monitoring", "monit")
     enroll = None
     checker = None
 
@@ -197,7 +227,8 @@ class SetupShInstall(Install):
         self.install()
 
     def install(self):
-        if shutil.which("cargo") and os.path.samefile(self.artifacts, os.path.join(REPO, "target", "release")):
+        release = os.path.join(REPO, "target", "release")
+        if shutil.which("cargo") and os.path.isdir(release) and os.path.samefile(self.artifacts, release):
             self.output = run([os.path.join(REPO, "scripts/setup.sh")], check=True, timeout=1800).stdout
         else:
             self.output = run(["sh", os.path.join(REPO, "scripts/install.sh"), "--from", self.artifacts],
@@ -247,37 +278,53 @@ class PamState:
 
 
 class DebInstall(Install):
-    """The Debian package: dpkg -i, and dpkg --purge afterwards."""
+    """The two Debian packages, installed as an admin would: dpkg -i libpam-totp,
+    then dpkg -i libpam-policy; dpkg --purge of both afterwards, and the PAM
+    files put back as they were."""
     method = "deb"
     examples = PACKAGE_DOC + "/examples"
     fail2ban = PACKAGE_DOC + "/examples/fail2ban"
+    monit = PACKAGE_DOC + "/examples/monit"
     enroll = "/usr/bin/totp-enroll"
     checker = "/usr/bin/pam-policy-check"
 
-    def __init__(self, deb, workdir):
-        self.deb = deb
+    def __init__(self, debs, workdir):
+        self.debs = debs
         self.workdir = workdir
         self.pam_state = None
         self.install_result = None
+        self.results = {}
 
     def setup(self):
-        if package_installed():
-            raise RuntimeError("%s is already installed on this machine; not replacing it "
-                               "(remove it, or run with --system)" % PACKAGE)
+        present = [p for p in PACKAGES + (OLD_PACKAGE,) if package_present(p)]
+        if present:
+            raise RuntimeError("%s already on this machine; not replacing it (remove it, or run with --system)"
+                               % ", ".join(present))
         self.pam_state = PamState(self.workdir)
         self.install()
 
-    def install(self):
-        self.install_result = run(["dpkg", "-i", self.deb], env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
-        if self.install_result.returncode != 0:
-            raise AssertionError("dpkg -i %s failed:\n%s%s" % (self.deb, self.install_result.stdout,
-                                                               self.install_result.stderr))
+    def dpkg(self, *args):
+        return run(["dpkg", *args], env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
 
-    def purge(self):
-        return run(["dpkg", "--purge", PACKAGE], env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    def install_one(self, package, deb=None):
+        deb = deb or self.debs[package]
+        result = self.dpkg("-i", deb)
+        if result.returncode != 0:
+            raise AssertionError("dpkg -i %s failed:\n%s%s" % (deb, result.stdout, result.stderr))
+        self.results[package] = result
+        return result
+
+    def install(self):
+        for package in PACKAGES:
+            self.install_one(package)
+        # What a test of the pam-auth-update step reads: libpam-policy's install.
+        self.install_result = self.results["libpam-policy"]
+
+    def purge(self, packages=PACKAGES):
+        return self.dpkg("--purge", *packages)
 
     def teardown(self):
-        if package_installed():
+        if any(package_present(p) for p in PACKAGES):
             self.purge()
         if self.pam_state:
             self.pam_state.restore()
@@ -288,12 +335,14 @@ class SystemInstall(Install):
     method = "system"
     examples = DebInstall.examples
     fail2ban = DebInstall.fail2ban
+    monit = DebInstall.monit
     enroll = DebInstall.enroll
     checker = DebInstall.checker
 
     def setup(self):
         if not package_installed():
-            raise RuntimeError("--system expects the %s package installed (see tests/e2e/README.md)" % PACKAGE)
+            raise RuntimeError("--system expects the packages %s installed (see tests/e2e/README.md)"
+                               % ", ".join(PACKAGES))
 
 
 # ------------------------------------------------------------------ sshd hosts

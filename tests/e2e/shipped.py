@@ -3,7 +3,7 @@
 configures a machine or a private sshd: the end-to-end suite, vagrant/provision.sh,
 tests/e2e/simulate-system.sh and scripts/demo.sh. Nothing here writes a
 configuration line of its own: every line comes from the example files
-(packaging/examples in a checkout, /usr/share/doc/pam-hardening/examples when the
+(packaging/examples in a checkout, /usr/share/doc/libpam-totp/examples when the
 package is installed).
 
   shipped.py [--examples DIR] sshd-fragment
@@ -32,7 +32,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHECKOUT_EXAMPLES = os.path.normpath(os.path.join(HERE, "..", "..", "packaging", "examples"))
-INSTALLED_EXAMPLES = "/usr/share/doc/pam-hardening/examples"
+INSTALLED_EXAMPLES = "/usr/share/doc/libpam-totp/examples"
 
 SSHD_FRAGMENT = "sshd_config.d-pam-hardening.conf"
 SSHD_PAM = "pam.d-sshd"

@@ -19,8 +19,8 @@ RATE_LIMITED = ["-t", "-d", "-W", "-r", "3", "-R", "30", "-e", "0", "-Q", "NONE"
 # The failures the filter must find, told apart here without it: a remote host
 # and a failure outcome.
 FAILURE = re.compile(
-    r'pam_totp\([^)]*\): .* rhost=[^ ]+ outcome=(wrong-code|reused|throttled|unknown-user|skew-learning|'
-    r'not-enrolled reason="no secret file .)|pam_policy\([^)]*\): .* rhost=[^ ]+ outcome=rejected ')
+    r'pam_totp\([^)]*\): .* rhost=[^ ]+ outcome=(wrong-code|reused|throttled|unknown-user|skew-learning) |'
+    r'pam_policy\([^)]*\): .* rhost=[^ ]+ outcome=rejected ')
 
 
 class Captured:
@@ -94,16 +94,36 @@ def test_fail2ban_filter_matches_exactly_the_failure_lines(captured):
     assert (int(got.group(2)), int(got.group(3))) == (0, expected), out
 
 
-def test_fail2ban_filter_matches_no_success_accepted_or_nullok_line(captured):
+def test_fail2ban_filter_matches_no_success_accepted_or_not_enrolled_line(captured):
     matched = _matched(captured.regex("--print-all-matched"))
     assert matched
-    assert [l for l in matched if re.search(r"outcome=(success|accepted)|no secret file; nullok", l)] == []
+    assert [l for l in matched if re.search(r"outcome=(success|accepted|not-enrolled)", l)] == []
+
+
+def test_fail2ban_filter_keys_on_the_outcome_field_only():
+    """No reason text in the filter's regexes: a reworded reason changes no ban."""
+    path = os.path.join(m.REPO, "monitoring", "fail2ban", "filter.d", "pam-hardening.conf")
+    with open(path) as f:
+        text = f.read()
+    regexes = re.search(r"^failregex = (.*?)^ignoreregex", text, re.M | re.S).group(1)
+    assert "reason" not in regexes
+    assert re.findall(r"outcome=\(\?:([^)]*)\)|outcome=(\w[\w-]*)", regexes)
+
+
+def test_fail2ban_filter_ignores_a_reason_that_looks_like_a_failure(captured):
+    """A success whose reason names a failure outcome is not counted."""
+    forged = os.path.join(captured.dir, "forged.log")
+    sample = next(l for l in captured.lines if "pam_totp(" in l and "outcome=success" in l)
+    with open(forged, "w") as f:
+        f.write(re.sub(r'reason=".*"$', 'reason="outcome=wrong-code rhost=192.0.2.1 "', sample) + "\n")
+    out = m.run(["fail2ban-regex", forged, captured.filter]).stdout
+    assert re.search(r"^Lines: 1 lines, 0 ignored, 0 matched", out, re.M), out
 
 
 def test_fail2ban_filter_matches_failures_of_both_modules(captured):
     matched = "\n".join(_matched(captured.regex("--print-all-matched")))
     for pattern in (r"pam_totp\(.*outcome=wrong-code", r"pam_totp\(.*outcome=reused",
-                    r"pam_totp\(.*outcome=not-enrolled", r"pam_totp\(.*outcome=throttled",
+                    r"pam_totp\(.*outcome=throttled",
                     r"pam_policy\(.*outcome=rejected"):
         assert re.search(pattern, matched), pattern
 

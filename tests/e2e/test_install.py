@@ -1,6 +1,7 @@
 """What each install method puts on the machine: scripts/setup.sh (the README's
-way) and the Debian package (its files, man pages, pam-auth-update step).
-Removal is in test_uninstall.py.
+way) and the two Debian packages (their files, man pages, pam-auth-update step).
+Removal is in test_uninstall.py; one package at a time, upgrades and removal of
+each in test_packages.py.
 """
 import os
 import re
@@ -55,10 +56,27 @@ PACKAGED = pytest.mark.install("deb", "system")
 
 
 @PACKAGED
-def test_package_installed(install):
+@pytest.mark.parametrize("package", m.PACKAGES)
+def test_package_installed(install, package):
     if install.method == "deb":
-        assert install.install_result.returncode == 0
-    assert m.package_installed()
+        assert install.results[package].returncode == 0
+    assert m.package_installed(package)
+
+
+@PACKAGED
+@pytest.mark.parametrize("package, paths", [
+    ("libpam-totp", ["pam_totp.so", "/usr/bin/totp-enroll", "/usr/bin/pam-hardening",
+                     "/usr/share/man/man8/pam_totp.8.gz", "/usr/share/man/man1/totp-enroll.1.gz",
+                     "/usr/share/man/man8/pam-hardening.8.gz"]),
+    ("libpam-policy", ["pam_policy.so", "/usr/bin/pam-policy-check", "/usr/share/pam-configs/pam-policy",
+                       "/usr/share/man/man8/pam_policy.8.gz", "/usr/share/man/man8/pam-policy-check.8.gz"]),
+])
+def test_package_owns_its_files(install, package, paths):
+    listed = set(m.run(["dpkg-query", "-L", package], check=True).stdout.splitlines())
+    for path in paths:
+        if not path.startswith("/"):
+            path = os.path.join(m.security_dir(), path)
+        assert path in listed, (package, path)
 
 
 @PACKAGED
@@ -92,6 +110,11 @@ def test_package_fail2ban_filter_example(install):
 
 
 @PACKAGED
+def test_package_monit_check_example(install):
+    assert os.path.isfile(m.PACKAGE_DOC + "/examples/monit/pam-hardening")
+
+
+@PACKAGED
 def test_package_ships_the_configuration_examples(install):
     for name in (shipped.SSHD_FRAGMENT, shipped.SSHD_PAM, shipped.COMMON_PASSWORD):
         assert os.path.isfile(os.path.join(m.PACKAGE_DOC, "examples", name)), name
@@ -110,7 +133,7 @@ def _common_password():
 def _skip_if_local_changes(install):
     # pam-auth-update leaves common-* files with local changes alone, and says so.
     if install.method == "deb":
-        said = install.install_result.stdout + install.install_result.stderr
+        said = install.results["libpam-policy"].stdout + install.results["libpam-policy"].stderr
         if "Local modifications" in said:
             pytest.skip("/etc/pam.d/common-password has local changes, so pam-auth-update left it alone")
 

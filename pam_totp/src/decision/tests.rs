@@ -15,6 +15,7 @@ const RULES: Rules = Rules {
     skew_learning: false,
     advance_hotp_on_failure: true,
     grace_period: 0,
+    minimums: crate::minimums::Minimums::NONE,
 };
 
 /// Decides one bare code at `now` as the last input of a login; keeps the change.
@@ -394,6 +395,7 @@ fn grace_period_is_per_host() {
     let h8 = GraceHost::parse("192.0.2.8").unwrap();
     let rules = Rules {
         grace_period: 300,
+        minimums: crate::minimums::Minimums::NONE,
         ..RULES
     };
     assert!(ok(login_with(
@@ -415,6 +417,7 @@ fn grace_slots_fill_then_replace_the_oldest() {
     let mut f = file("\" TOTP_AUTH\n");
     let rules = Rules {
         grace_period: 300,
+        minimums: crate::minimums::Minimums::NONE,
         ..RULES
     };
     for i in 0..11u64 {
@@ -468,7 +471,7 @@ mod properties {
         ) {
             let mut f = file(&(options.join("\n") + "\n"));
             let host = GraceHost::parse(&host);
-            let rules = Rules { skew_learning: learn, advance_hotp_on_failure: true, grace_period: 60 };
+            let rules = Rules { skew_learning: learn, advance_hotp_on_failure: true, grace_period: 60, minimums: crate::minimums::Minimums::NONE };
             let _ = login_with(&mut f, code, now, rules, host.as_ref());
             let again = Enrollment::parse(&f.encode()).unwrap();
             prop_assert_eq!(again, f);
@@ -487,4 +490,128 @@ mod properties {
             }
         }
     }
+}
+
+fn under(minimums: crate::minimums::Minimums) -> Rules {
+    Rules { minimums, ..RULES }
+}
+
+#[test]
+fn minimums_cap_the_window_of_a_file_that_allows_more() {
+    let m = crate::minimums::Minimums {
+        max_window_size: Some(3),
+        ..crate::minimums::Minimums::NONE
+    };
+    let now = 10_000 * 30;
+    let mut f = file("\" WINDOW_SIZE 17\n\" TOTP_AUTH\n");
+    let before = text(&f);
+    // Four steps early: inside the file's window, outside the admin's.
+    assert!(ok(login(&mut f.clone(), code_at(10_004), now, false)));
+    assert_eq!(
+        login_with(&mut f, code_at(10_004), now, under(m), None),
+        Outcome::WrongCode
+    );
+    assert!(ok(login_with(&mut f, code_at(10_001), now, under(m), None)));
+    assert_eq!(text(&f), before, "the window is applied, not written");
+}
+
+#[test]
+fn required_reuse_protection_refuses_a_replay_in_a_file_without_it() {
+    let m = crate::minimums::Minimums {
+        require_disallow_reuse: true,
+        ..crate::minimums::Minimums::NONE
+    };
+    let now = 10_000 * 30;
+    let mut f = file("\" TOTP_AUTH\n");
+    assert!(ok(login_with(&mut f, code_at(10_000), now, under(m), None)));
+    assert_eq!(
+        login_with(&mut f, code_at(10_000), now + 1, under(m), None),
+        Outcome::Refused(Refused::Reused { step: 10_000 })
+    );
+    // A code for an earlier step is refused too (monotonic), and the step is kept in the file.
+    assert!(!ok(login_with(
+        &mut f,
+        code_at(9_999),
+        now + 2,
+        under(m),
+        None
+    )));
+    assert!(
+        text(&f).contains("\" DISALLOW_REUSE 10000\n"),
+        "{}",
+        text(&f)
+    );
+}
+
+#[test]
+fn a_required_rate_limit_counts_attempts_in_a_file_without_one() {
+    let m = crate::minimums::Minimums {
+        require_rate_limit: Some((2, 30)),
+        ..crate::minimums::Minimums::NONE
+    };
+    let now = 10_000 * 30;
+    // The file allows 10 attempts; the admin 2.
+    for options in ["\" TOTP_AUTH\n", "\" RATE_LIMIT 10 30\n\" TOTP_AUTH\n"] {
+        let mut f = file(options);
+        assert_eq!(
+            login_with(&mut f, 1, now, under(m), None),
+            Outcome::WrongCode
+        );
+        assert_eq!(
+            login_with(&mut f, 2, now + 1, under(m), None),
+            Outcome::WrongCode
+        );
+        assert!(matches!(
+            login_with(&mut f, code_at(10_000), now + 2, under(m), None),
+            Outcome::Throttled { .. }
+        ));
+        assert!(text(&f).contains("\" RATE_LIMIT "), "{}", text(&f));
+    }
+    let mut f = file("\" TOTP_AUTH\n");
+    login_with(&mut f, 1, now, under(m), None);
+    assert!(
+        text(&f).contains("\" RATE_LIMIT 2 30 300000\n"),
+        "{}",
+        text(&f)
+    );
+}
+
+#[test]
+fn refused_scratch_codes_and_hotp_files_are_told_only_after_a_right_code() {
+    use crate::minimums::{Minimums, Shortfall};
+    let now = 10_000 * 30;
+    let m = Minimums {
+        refuse_scratch_codes: true,
+        refuse_hotp: true,
+        ..Minimums::NONE
+    };
+    let mut f = file("\" TOTP_AUTH\n12345678\n");
+    let before = text(&f);
+    assert_eq!(
+        login_with(&mut f, 12_345_678, now, under(m), None),
+        Outcome::Refused(Refused::BelowMinimum(Shortfall::ScratchCodes { count: 1 }))
+    );
+    assert_eq!(text(&f), before, "the scratch code is not spent");
+    assert_eq!(
+        login_with(&mut f, 87_654_321, now, under(m), None),
+        Outcome::WrongCode
+    );
+
+    let mut h = file("\" HOTP_COUNTER 1\n");
+    let right = code_at(1);
+    assert_eq!(
+        login_with(&mut h, right, now, under(m), None),
+        Outcome::Refused(Refused::BelowMinimum(Shortfall::Hotp))
+    );
+    assert_eq!(
+        h.kind(),
+        Kind::Hotp { counter: 1 },
+        "the counter is not moved"
+    );
+    assert_eq!(
+        login_with(&mut h, (right + 1) % 1_000_000, now, under(m), None),
+        Outcome::WrongCode
+    );
+    // Without the minimum the same code logs in.
+    assert!(ok(login(&mut h, right, now, false)));
 }

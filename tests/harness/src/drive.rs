@@ -99,6 +99,8 @@ fn run(spec: &Spec) -> Result<Report, String> {
             let _ = std::io::stdin().read_to_end(&mut sink);
         }
         let results: Vec<_> = spec.steps.iter().map(|s| tx.call(s.op, s.flags)).collect();
+        report.threads_after = std::fs::read_dir("/proc/self/task").map_or(0, Iterator::count);
+        report.sockets_after = open_sockets();
         if spec.repeat.is_some() {
             report.round_ns.push(elapsed_ns(started));
         }
@@ -138,6 +140,18 @@ fn run_on_one_handle(spec: &Spec) -> Result<Report, String> {
     report.transcript = tx.transcript().to_vec();
     report.env = tx.env();
     Ok(report)
+}
+
+/// The open file descriptors that are sockets, as `/proc/self/fd` names them.
+fn open_sockets() -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return Vec::new();
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .map(|t| t.to_string_lossy().into_owned())
+        .filter(|t| t.starts_with("socket:"))
+        .collect()
 }
 
 fn become_user(uid: u32) -> Result<(), String> {

@@ -104,4 +104,8 @@ pub struct Report {
     pub env: BTreeMap<String, String>,
     /// With `repeat`: nanoseconds per round.
     pub round_ns: Vec<u64>,
+    /// What the process held when the last step returned (before
+    /// `pam_end`): its threads, and its open sockets (`/proc/self/fd`).
+    pub threads_after: usize,
+    pub sockets_after: Vec<String>,
 }

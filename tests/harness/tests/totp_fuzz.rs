@@ -101,6 +101,7 @@ fn mutated_secret_files_never_panic_and_edits_stay_parseable() {
                 skew_learning: i % 50 == 0,
                 advance_hotp_on_failure: true,
                 grace_period: 300,
+                minimums: pam_totp::minimums::Minimums::NONE,
             },
             host: host.as_ref(),
             last: true,

@@ -8,6 +8,7 @@
 //! - The clock and the environment a test runs in: [`now`], [`settle`],
 //!   [`running_as_root`], [`in_ci`], [`required_in_ci`].
 
+pub mod postgres;
 pub mod pty;
 pub mod qr;
 pub mod run;
