@@ -348,7 +348,8 @@ fn run(policy: &Policy, req: &Request<'_>, lists: &dyn Lists, all: bool) -> Vec<
     }
     if lists.checks_breaches() {
         use sha1::Digest;
-        let digest: [u8; 20] = sha1::Sha1::digest(new.as_bytes()).into();
+        // The digest is the password's key in the public breach list: wiped too.
+        let digest: Zeroizing<[u8; 20]> = Zeroizing::new(sha1::Sha1::digest(new.as_bytes()).into());
         if lists.breached(&digest) {
             fail!(Rejection::Breached);
         }

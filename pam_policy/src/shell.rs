@@ -3,6 +3,8 @@
 //! module), with the decision made by `verdict`, which `pam-policy-check`
 //! uses too.
 
+#![forbid(unsafe_code)]
+
 use std::ffi::{CStr, c_uint};
 
 use pam_ext::{
