@@ -321,7 +321,8 @@ impl Progress for Quiet {}
 /// Builds a filter at `out` from HIBP text on `input`, in two passes over
 /// temporary partition files beside `out`: the keys are spread by their top
 /// bits into 2^p partitions (p from `size_hint`, the input's length, so each
-/// holds about 4 million keys, 32 MB), then each partition is sorted in
+/// holds about 4 million keys, 32 MB; 256 of them when the length is
+/// unknown), then each partition is sorted in
 /// memory and appended. Memory stays bounded by one partition whatever the
 /// input's length and order. The result replaces `out` by rename.
 pub fn build(
@@ -339,12 +340,16 @@ pub fn build(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "breach".to_owned());
     let tmp = |what: &str| dir.join(format!(".{name}.{what}.{}", std::process::id()));
-    // About 45 bytes a line.
-    let estimate = size_hint.unwrap_or(0) / 45;
     let per_part: u64 = 4 << 20;
-    let part_bits = {
-        let parts = estimate.div_ceil(per_part).max(1);
-        (64 - (parts - 1).leading_zeros()).min(10)
+    let part_bits = match size_hint {
+        Some(size) => {
+            // About 45 bytes a line.
+            let parts = (size / 45).div_ceil(per_part).max(1);
+            (64 - (parts - 1).leading_zeros()).min(10)
+        }
+        // A pipe of unknown length: 256 parts, enough for the full list
+        // (900 million keys, 28 MB a part).
+        None => 8,
     };
     let parts = 1usize << part_bits;
     let mut cleanup: Vec<PathBuf> = Vec::new();
