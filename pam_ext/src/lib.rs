@@ -291,6 +291,21 @@ pub fn item_string(pamh: &PamHandle, item: StrItem) -> Option<String> {
     Some(text.to_string_lossy().into_owned())
 }
 
+/// Reads a string item as its raw bytes (a user name need not be UTF-8);
+/// `None` when it is unset.
+pub fn item_bytes(pamh: &PamHandle, item: StrItem) -> Option<Vec<u8>> {
+    let mut ptr: *const c_void = std::ptr::null();
+    // SAFETY: `pamh` is a live handle and `ptr` a valid out-pointer.
+    code(unsafe { pam_get_item(pamh, item as c_int, &mut ptr) }).ok()?;
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: as in `item_string`: a NUL-terminated string owned by libpam,
+    // copied at once.
+    let text = unsafe { CStr::from_ptr(ptr.cast::<c_char>()) };
+    Some(text.to_bytes().to_vec())
+}
+
 /// The conversation with the user, behind a trait so a module's logic can be
 /// tested without libpam.
 pub trait Conversation {

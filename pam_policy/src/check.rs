@@ -9,6 +9,8 @@
 //! spaces, control characters, letters without case) is "other". On ASCII
 //! input both give the same answers.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 
 use zeroize::Zeroizing;
@@ -45,6 +47,8 @@ pub enum Rejection {
     Gecos,
     BadWords,
     Dictionary(CrackReason),
+    /// `breachlist=`: the password's SHA-1 is in the breach filter.
+    Breached,
     /// `minscore=`: the zxcvbn score fell short, with zxcvbn's feedback.
     TooGuessable {
         score: u8,
@@ -54,74 +58,122 @@ pub enum Rejection {
     },
 }
 
-impl fmt::Display for Rejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// Where message texts are translated: libpwquality's and cracklib's
+/// gettext catalogs in the module, nothing in tests. The msgids are exactly
+/// libpwquality's and cracklib's, so their translations apply unchanged.
+pub trait Catalog {
+    /// A message of libpwquality's text domain ("libpwquality").
+    fn libpwquality<'a>(&self, msgid: &'a str) -> std::borrow::Cow<'a, str>;
+    /// A message of cracklib's text domain ("cracklib").
+    fn cracklib<'a>(&self, msgid: &'a str) -> std::borrow::Cow<'a, str>;
+}
+
+/// The English texts, untranslated.
+pub struct English;
+
+impl Catalog for English {
+    fn libpwquality<'a>(&self, msgid: &'a str) -> std::borrow::Cow<'a, str> {
+        msgid.into()
+    }
+    fn cracklib<'a>(&self, msgid: &'a str) -> std::borrow::Cow<'a, str> {
+        msgid.into()
+    }
+}
+
+/// The prefix pam_pwquality puts before every reason (its msgid).
+pub const BAD_PASSWORD: &str = "BAD PASSWORD: %s";
+
+impl Rejection {
+    /// The reason in the catalog's language. libpwquality's and cracklib's
+    /// own messages go through their catalogs; ours (Unicode, strength,
+    /// breach) stay English.
+    pub fn render(&self, cat: &dyn Catalog) -> String {
+        let pwq = |id: &'static str| cat.libpwquality(id).into_owned();
+        // libpwquality formats these with snprintf("%ld"); so do we, on the
+        // translated template.
+        let num =
+            |id: &'static str, n: i64| cat.libpwquality(id).replacen("%ld", &n.to_string(), 1);
         match self {
-            Rejection::Empty => f.write_str("No password supplied"),
-            Rejection::NotUtf8 => f.write_str("The password is not valid UTF-8 text"),
-            Rejection::SameAsOld => f.write_str("The password is the same as the old one"),
-            Rejection::CaseChangesOnly => {
-                f.write_str("The password differs with case changes only")
-            }
-            Rejection::TooSimilar => f.write_str("The password is too similar to the old one"),
-            Rejection::MaxClassRepeat(n) => write!(
-                f,
-                "The password contains more than {n} characters of the same class consecutively"
+            Rejection::Empty => pwq("No password supplied"),
+            Rejection::NotUtf8 => "The password is not valid UTF-8 text".to_owned(),
+            Rejection::SameAsOld => pwq("The password is the same as the old one"),
+            Rejection::CaseChangesOnly => pwq("The password differs with case changes only"),
+            Rejection::TooSimilar => pwq("The password is too similar to the old one"),
+            Rejection::MaxClassRepeat(n) => num(
+                "The password contains more than %ld characters of the same class consecutively",
+                *n,
             ),
-            Rejection::MinDigits(n) => write!(f, "The password contains less than {n} digits"),
+            Rejection::MinDigits(n) => num("The password contains less than %ld digits", *n),
             Rejection::MinUppers(n) => {
-                write!(f, "The password contains less than {n} uppercase letters")
+                num("The password contains less than %ld uppercase letters", *n)
             }
             Rejection::MinLowers(n) => {
-                write!(f, "The password contains less than {n} lowercase letters")
+                num("The password contains less than %ld lowercase letters", *n)
             }
-            Rejection::MinOthers(n) => write!(
-                f,
-                "The password contains less than {n} non-alphanumeric characters"
+            Rejection::MinOthers(n) => num(
+                "The password contains less than %ld non-alphanumeric characters",
+                *n,
             ),
-            Rejection::TooShort(n) => write!(f, "The password is shorter than {n} characters"),
-            Rejection::Rotated => f.write_str("The password is just rotated old one"),
+            Rejection::TooShort(n) => num("The password is shorter than %ld characters", *n),
+            Rejection::Rotated => pwq("The password is just rotated old one"),
             Rejection::MinClasses(n) => {
-                write!(f, "The password contains less than {n} character classes")
+                num("The password contains less than %ld character classes", *n)
             }
-            Rejection::Palindrome => f.write_str("The password is a palindrome"),
-            Rejection::MaxRepeat(n) => write!(
-                f,
-                "The password contains more than {n} same characters consecutively"
+            Rejection::Palindrome => pwq("The password is a palindrome"),
+            Rejection::MaxRepeat(n) => num(
+                "The password contains more than %ld same characters consecutively",
+                *n,
             ),
-            Rejection::MaxSequence(n) => write!(
-                f,
-                "The password contains monotonic sequence longer than {n} characters"
+            Rejection::MaxSequence(n) => num(
+                "The password contains monotonic sequence longer than %ld characters",
+                *n,
             ),
-            Rejection::UserName => f.write_str("The password contains the user name in some form"),
-            Rejection::Gecos => f.write_str(
-                "The password contains words from the real name of the user in some form",
-            ),
-            Rejection::BadWords => {
-                f.write_str("The password contains forbidden words in some form")
+            Rejection::UserName => pwq("The password contains the user name in some form"),
+            Rejection::Gecos => {
+                pwq("The password contains words from the real name of the user in some form")
             }
-            Rejection::Dictionary(r) => write!(f, "The password fails the dictionary check - {r}"),
+            Rejection::BadWords => pwq("The password contains forbidden words in some form"),
+            Rejection::Dictionary(r) => format!(
+                "{} - {}",
+                pwq("The password fails the dictionary check"),
+                cat.cracklib(r.msgid())
+            ),
+            Rejection::Breached => {
+                "The password has appeared in a data breach; choose one that has not".to_owned()
+            }
             Rejection::TooGuessable {
                 score,
                 required,
                 warning,
                 suggestions,
             } => {
-                write!(
-                    f,
+                let mut text = format!(
                     "The password is too easy to guess (strength {score} of 4, {required} required)"
-                )?;
+                );
                 let advice: Vec<&str> = warning
                     .iter()
                     .map(String::as_str)
                     .chain(suggestions.iter().map(String::as_str))
                     .collect();
                 if !advice.is_empty() {
-                    write!(f, " - {}", advice.join(" "))?;
+                    text.push_str(" - ");
+                    text.push_str(&advice.join(" "));
                 }
-                Ok(())
+                text
             }
         }
+    }
+
+    /// The line the user sees: "BAD PASSWORD: " and the reason, translated.
+    pub fn message(&self, cat: &dyn Catalog) -> String {
+        cat.libpwquality(BAD_PASSWORD)
+            .replacen("%s", &self.render(cat), 1)
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(&English))
     }
 }
 
@@ -156,8 +208,29 @@ impl fmt::Debug for Gecos<'_> {
     }
 }
 
+/// The lists a password is looked up in: the dictionary and, with
+/// `breachlist=`, the breach filter. Any word set alone is a `Lists` without
+/// breaches.
+pub trait Lists {
+    fn words(&self) -> &dyn WordSet;
+    /// Whether breach lookups are on (the SHA-1 is computed only then).
+    fn checks_breaches(&self) -> bool {
+        false
+    }
+    /// Whether the SHA-1 of a password is in the breach filter.
+    fn breached(&self, _sha1: &[u8; 20]) -> bool {
+        false
+    }
+}
+
+impl<T: WordSet> Lists for T {
+    fn words(&self) -> &dyn WordSet {
+        self
+    }
+}
+
 /// pam_pwquality's decision: the first failing check, in its order.
-pub fn check(policy: &Policy, req: &Request<'_>, words: &dyn WordSet) -> Result<(), Rejection> {
+pub fn check(policy: &Policy, req: &Request<'_>, words: &dyn Lists) -> Result<(), Rejection> {
     match run(policy, req, words, false).into_iter().next() {
         Some(r) => Err(r),
         None => Ok(()),
@@ -165,7 +238,7 @@ pub fn check(policy: &Policy, req: &Request<'_>, words: &dyn WordSet) -> Result<
 }
 
 /// Every reason the password fails, in check order (for the admin checker).
-pub fn check_all(policy: &Policy, req: &Request<'_>, words: &dyn WordSet) -> Vec<Rejection> {
+pub fn check_all(policy: &Policy, req: &Request<'_>, words: &dyn Lists) -> Vec<Rejection> {
     run(policy, req, words, true)
 }
 
@@ -190,7 +263,7 @@ pub fn class_of(c: char) -> Class {
     }
 }
 
-fn run(policy: &Policy, req: &Request<'_>, words: &dyn WordSet, all: bool) -> Vec<Rejection> {
+fn run(policy: &Policy, req: &Request<'_>, lists: &dyn Lists, all: bool) -> Vec<Rejection> {
     let mut out = Vec::new();
     macro_rules! fail {
         ($r:expr) => {{
@@ -269,8 +342,16 @@ fn run(policy: &Policy, req: &Request<'_>, words: &dyn WordSet, all: bool) -> Ve
             user: req.user,
             gecos: gecos(),
         };
-        if let Some(r) = cracklib::fascist_check(new, account, words) {
+        if let Some(r) = cracklib::fascist_check(new, account, lists.words()) {
             fail!(Rejection::Dictionary(r));
+        }
+    }
+    if lists.checks_breaches() {
+        use sha1::Digest;
+        // The digest is the password's key in the public breach list: wiped too.
+        let digest: Zeroizing<[u8; 20]> = Zeroizing::new(sha1::Sha1::digest(new.as_bytes()).into());
+        if lists.breached(&digest) {
+            fail!(Rejection::Breached);
         }
     }
     if policy.minscore > 0 {

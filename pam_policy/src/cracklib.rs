@@ -10,6 +10,8 @@
 //! 5→s, 1→i or l, 4→a or h) in every combination cracklib lists. A rule that
 //! needs a character the password lacks yields no candidate, as in cracklib.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 
 use zeroize::Zeroizing;
@@ -44,7 +46,14 @@ pub enum CrackReason {
 
 impl fmt::Display for CrackReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.write_str(self.msgid())
+    }
+}
+
+impl CrackReason {
+    /// cracklib's text, which is also its msgid in the "cracklib" domain.
+    pub fn msgid(&self) -> &'static str {
+        match self {
             CrackReason::WayTooShort => "it is WAY too short",
             CrackReason::TooShort => "it is too short",
             CrackReason::NotEnoughDifferent => "it does not contain enough DIFFERENT characters",
@@ -59,7 +68,7 @@ impl fmt::Display for CrackReason {
             CrackReason::DerivableFromEntryReversed => "it's derivable from your password entry",
             CrackReason::DictionaryWord => "it is based on a dictionary word",
             CrackReason::ReversedDictionaryWord => "it is based on a (reversed) dictionary word",
-        })
+        }
     }
 }
 

@@ -2,8 +2,11 @@
 //!
 //! - [`PackedDict`]: cracklib's packed dictionary (`P.pwd` + `P.pwi`, as
 //!   written by `cracklib-packer`; Debian keeps it at
-//!   `/var/cache/cracklib/cracklib_dict`), memory-mapped and searched in
-//!   place: the index is built once, by the packer, never rescanned.
+//!   `/var/cache/cracklib/cracklib_dict`, Fedora as `P.pwd.gz`), read into
+//!   memory once, validated, and searched there: the index is built once, by
+//!   the packer, never rescanned. It is never memory-mapped: cracklib-packer
+//!   rewrites the same files in place, and a mapped file that shrinks or
+//!   changes under a process kills it (SIGBUS) or feeds it unvalidated bytes.
 //! - [`SortedWords`]: a sorted in-memory list, for a plain word list given as
 //!   `dictpath=` and for the built-in list.
 //! - [`builtin`]: the compact list compiled into the module, used when no
@@ -13,13 +16,13 @@
 //! [`pack`] writes the packed format, so an admin can turn any word list into
 //! an index that both this module and cracklib read.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
-
-use crate::sys::Mapped;
 
 /// A set of lowercase words, searched by exact match.
 pub trait WordSet {
@@ -60,23 +63,41 @@ impl fmt::Display for DictError {
 
 impl std::error::Error for DictError {}
 
-/// A cracklib packed dictionary, memory-mapped.
+/// A cracklib packed dictionary, in memory.
 pub struct PackedDict {
-    data: Mapped,
-    index: Mapped,
+    data: Vec<u8>,
+    index: Vec<u8>,
     words: usize,
     blocks: usize,
 }
 
 impl PackedDict {
-    /// Opens `<prefix>.pwd` and `<prefix>.pwi` and validates the index.
+    /// Reads `<prefix>.pwd` (or `<prefix>.pwd.gz`) and `<prefix>.pwi` and
+    /// validates the index.
     pub fn open(prefix: &Path) -> Result<Self, DictError> {
-        let data_path = with_suffix(prefix, ".pwd");
+        let plain = with_suffix(prefix, ".pwd");
+        let gz = with_suffix(prefix, ".pwd.gz");
+        let (data_path, data) = if !plain.exists() && gz.exists() {
+            let data = read_gz(&gz)?;
+            (gz, data)
+        } else {
+            let data = read_whole(&plain)?;
+            (plain, data)
+        };
         let index_path = with_suffix(prefix, ".pwi");
-        let data = map(&data_path)?;
-        let index = map(&index_path)?;
-        let corrupt = |why| DictError::Corrupt(index_path.clone(), why);
-        let bytes = index.bytes();
+        let index = read_whole(&index_path)?;
+        Self::from_bytes(data, index, &data_path, &index_path)
+    }
+
+    /// Validates a packed dictionary's two files, already in memory.
+    fn from_bytes(
+        data: Vec<u8>,
+        index: Vec<u8>,
+        data_path: &Path,
+        index_path: &Path,
+    ) -> Result<Self, DictError> {
+        let corrupt = |why| DictError::Corrupt(index_path.to_owned(), why);
+        let bytes = &index;
         if bytes.len() < HEADER_LEN {
             return Err(corrupt("index shorter than its header"));
         }
@@ -108,9 +129,9 @@ impl PackedDict {
             let off = dict
                 .block_offset(b)
                 .ok_or_else(|| corrupt("bad block offset"))?;
-            if off >= dict.data.bytes().len() || (b > 0 && off <= previous) {
+            if off >= dict.data.len() || (b > 0 && off <= previous) {
                 return Err(DictError::Corrupt(
-                    data_path.clone(),
+                    data_path.to_owned(),
                     "block offsets out of order or past the end",
                 ));
             }
@@ -128,12 +149,12 @@ impl PackedDict {
     }
 
     fn block_offset(&self, block: usize) -> Option<usize> {
-        read_u32(self.index.bytes(), HEADER_LEN + 4 * block).map(|o| o as usize)
+        read_u32(&self.index, HEADER_LEN + 4 * block).map(|o| o as usize)
     }
 
     /// The first word of a block, stored whole and NUL-terminated.
     fn first_word(&self, block: usize) -> Option<&[u8]> {
-        let data = self.data.bytes();
+        let data = &self.data;
         let start = self.block_offset(block)?;
         let rest = data.get(start..)?;
         let end = rest.iter().position(|&b| b == 0)?;
@@ -143,7 +164,7 @@ impl PackedDict {
     /// Whether `block` holds `word`: later words are front-coded as
     /// `<shared prefix length byte><suffix>\0`.
     fn block_contains(&self, block: usize, word: &[u8]) -> bool {
-        let data = self.data.bytes();
+        let data = &self.data;
         let Some(mut pos) = self.block_offset(block) else {
             return false;
         };
@@ -269,28 +290,28 @@ struct Stamp(Vec<(u64, u64, u64, i64, i64)>);
 
 impl Stamp {
     fn of(path: &Path) -> Option<Self> {
-        use std::os::unix::fs::MetadataExt;
-        let packed = [with_suffix(path, ".pwd"), with_suffix(path, ".pwi")];
-        let files: Vec<PathBuf> = if packed[0].exists() {
-            packed.to_vec()
-        } else {
-            vec![path.to_owned()]
-        };
-        files
-            .iter()
-            .map(|f| {
-                std::fs::metadata(f)
-                    .ok()
-                    .map(|m| (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
-            })
-            .collect::<Option<Vec<_>>>()
-            .map(Stamp)
+        // One stat a file: the first of .pwd, .pwd.gz, the path itself that
+        // exists, and for the packed forms the index beside it.
+        let pwi = with_suffix(path, ".pwi");
+        for data in [with_suffix(path, ".pwd"), with_suffix(path, ".pwd.gz")] {
+            if let Some(d) = file_stamp(&data) {
+                return Some(Stamp(vec![d, file_stamp(&pwi)?]));
+            }
+        }
+        Some(Stamp(vec![file_stamp(path)?]))
     }
+}
+
+/// Device, inode, size and modification time of one file.
+pub(crate) fn file_stamp(path: &Path) -> Option<(u64, u64, u64, i64, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
 }
 
 type Cached = (PathBuf, Stamp, Arc<Dictionary>);
 
-/// Like [`Dictionary::open_or_builtin`], but a process opens (maps and
+/// Like [`Dictionary::open_or_builtin`], but a process opens (reads and
 /// validates) a dictionary once and reuses it while its files are unchanged:
 /// the module stays loaded between PAM transactions (`-z nodelete`), so a
 /// long-lived process such as a display manager pays for it once.
@@ -317,6 +338,47 @@ pub fn open_shared(path: Option<&str>) -> (Arc<Dictionary>, Option<DictError>) {
     }
 }
 
+/// The dictionary as a password change uses it: opened on first use (most
+/// refused passwords never reach the dictionary step), through the process's
+/// cache, with the reason for a fallback to the built-in list kept for the
+/// caller to report once. The module and the checker both use this.
+pub struct LazyDictionary {
+    path: Option<String>,
+    dict: std::cell::OnceCell<Arc<Dictionary>>,
+    fallback: std::cell::RefCell<Option<String>>,
+}
+
+impl LazyDictionary {
+    pub fn new(path: Option<String>) -> Self {
+        Self {
+            path,
+            dict: std::cell::OnceCell::new(),
+            fallback: std::cell::RefCell::new(None),
+        }
+    }
+
+    pub fn get(&self) -> &Dictionary {
+        self.dict.get_or_init(|| {
+            let (dict, why) = open_shared(self.path.as_deref());
+            if let Some(e) = why {
+                *self.fallback.borrow_mut() = Some(format!("{e}; using the {}", dict.describe()));
+            }
+            dict
+        })
+    }
+
+    /// Why the built-in list is in use, once.
+    pub fn take_fallback(&self) -> Option<String> {
+        self.fallback.borrow_mut().take()
+    }
+}
+
+impl WordSet for LazyDictionary {
+    fn contains(&self, word: &str) -> bool {
+        self.get().contains(word)
+    }
+}
+
 /// The dictionary actually in use.
 pub enum Dictionary {
     Packed(PackedDict),
@@ -328,16 +390,13 @@ impl Dictionary {
     /// Opens `path`: a packed dictionary prefix (`path.pwd` exists), else a
     /// plain word list file, one word per line.
     pub fn open(path: &Path) -> Result<Self, DictError> {
-        if with_suffix(path, ".pwd").exists() || with_suffix(path, ".pwi").exists() {
+        if [".pwd", ".pwi", ".pwd.gz"]
+            .iter()
+            .any(|s| with_suffix(path, s).exists())
+        {
             return PackedDict::open(path).map(Dictionary::Packed);
         }
-        if with_suffix(path, ".pwd.gz").exists() {
-            return Err(DictError::Corrupt(
-                with_suffix(path, ".pwd.gz"),
-                "compressed dictionaries are not supported; unpack it with gunzip",
-            ));
-        }
-        match std::fs::read(path) {
+        match read_whole(path) {
             Ok(bytes) => {
                 let text = String::from_utf8_lossy(&bytes);
                 let list = SortedWords::from_text(&text);
@@ -347,14 +406,7 @@ impl Dictionary {
                     Ok(Dictionary::List(list))
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                Err(DictError::Missing(path.to_owned()))
-            }
-            Err(e) if e.kind() == io::ErrorKind::IsADirectory => Err(DictError::Corrupt(
-                path.to_owned(),
-                "a directory, not a dictionary",
-            )),
-            Err(e) => Err(DictError::Unreadable(path.to_owned(), e)),
+            Err(e) => Err(e),
         }
     }
 
@@ -479,7 +531,52 @@ fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn map(path: &Path) -> Result<Mapped, DictError> {
+/// The most a dictionary file may hold (Debian's is 250 KB, a large site
+/// list some MB): more is refused rather than read without end.
+const MAX_DICT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Reads a whole dictionary file into memory. Whatever happens to the file
+/// afterwards (rewritten, truncated, replaced) cannot touch the copy; what
+/// was read while it changed is validated like any other content.
+fn read_whole(path: &Path) -> Result<Vec<u8>, DictError> {
+    use std::io::Read;
+    let file = open_regular(path)?;
+    // Sized from the file's length, so the copy is not grown by doubling
+    // (a read past it still works: the file may grow while being read).
+    let hint = file.metadata().map_or(0, |m| m.len().min(MAX_DICT_BYTES));
+    let mut bytes = Vec::with_capacity(usize::try_from(hint).unwrap_or(0) + 1);
+    file.take(MAX_DICT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| DictError::Unreadable(path.to_owned(), e))?;
+    check_size(path, bytes.len())?;
+    Ok(bytes)
+}
+
+/// Reads and decompresses a gzip'd file (`.pwd.gz`), within the same bound.
+fn read_gz(path: &Path) -> Result<Vec<u8>, DictError> {
+    use std::io::Read;
+    let file = open_regular(path)?;
+    let mut bytes = Vec::new();
+    flate2::read::MultiGzDecoder::new(io::BufReader::new(file))
+        .take(MAX_DICT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|_| DictError::Corrupt(path.to_owned(), "not a valid gzip file"))?;
+    check_size(path, bytes.len())?;
+    bytes.shrink_to_fit();
+    Ok(bytes)
+}
+
+fn check_size(path: &Path, len: usize) -> Result<(), DictError> {
+    if len == 0 {
+        return Err(DictError::Corrupt(path.to_owned(), "empty file"));
+    }
+    if len as u64 > MAX_DICT_BYTES {
+        return Err(DictError::Corrupt(path.to_owned(), "larger than 256 MiB"));
+    }
+    Ok(())
+}
+
+fn open_regular(path: &Path) -> Result<File, DictError> {
     let file = File::open(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => DictError::Missing(path.to_owned()),
         _ => DictError::Unreadable(path.to_owned(), e),
@@ -487,13 +584,16 @@ fn map(path: &Path) -> Result<Mapped, DictError> {
     let meta = file
         .metadata()
         .map_err(|e| DictError::Unreadable(path.to_owned(), e))?;
+    if meta.is_dir() {
+        return Err(DictError::Corrupt(
+            path.to_owned(),
+            "a directory, not a dictionary",
+        ));
+    }
     if !meta.is_file() {
         return Err(DictError::Corrupt(path.to_owned(), "not a regular file"));
     }
-    if meta.len() == 0 {
-        return Err(DictError::Corrupt(path.to_owned(), "empty file"));
-    }
-    Mapped::map(&file).map_err(|e| DictError::Unreadable(path.to_owned(), e))
+    Ok(file)
 }
 
 fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
@@ -588,6 +688,45 @@ mod tests {
         assert!(!Arc::ptr_eq(&a, &c) && c.contains("charlie"));
         // The old mapping still reads its (replaced, still open) files.
         assert!(a.contains("bravo"));
+    }
+
+    #[test]
+    fn a_dictionary_rewritten_after_opening_keeps_answering_from_its_copy() {
+        let dir = tempdir();
+        let prefix = packed_in(&dir, &["alpha", "bravo", "charlie"]);
+        let d = PackedDict::open(&prefix).unwrap();
+        // In place, same inode: truncated, then garbage.
+        std::fs::write(with_suffix(&prefix, ".pwd"), b"").unwrap();
+        std::fs::write(with_suffix(&prefix, ".pwi"), b"xx").unwrap();
+        assert!(d.contains("bravo") && !d.contains("delta"));
+        assert!(matches!(
+            Dictionary::open(&prefix),
+            Err(DictError::Corrupt(..))
+        ));
+    }
+
+    #[test]
+    fn gzip_dictionaries_are_read_and_broken_ones_refused() {
+        use std::io::Write;
+        let dir = tempdir();
+        let prefix = packed_in(&dir, &["alpha", "bravo", "charlie"]);
+        let pwd = with_suffix(&prefix, ".pwd");
+        let raw = std::fs::read(&pwd).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&raw).unwrap();
+        let gz = gz.finish().unwrap();
+        std::fs::remove_file(&pwd).unwrap();
+        std::fs::write(with_suffix(&prefix, ".pwd.gz"), &gz).unwrap();
+        let d = Dictionary::open(&prefix).unwrap();
+        assert!(d.contains("charlie") && !d.contains("delta"));
+        // Truncated and garbage archives are corrupt dictionaries, not crashes.
+        for bytes in [&gz[..gz.len() / 2], b"\x1f\x8bnot gzip at all".as_slice()] {
+            std::fs::write(with_suffix(&prefix, ".pwd.gz"), bytes).unwrap();
+            assert!(
+                matches!(Dictionary::open(&prefix), Err(DictError::Corrupt(..))),
+                "{bytes:?}"
+            );
+        }
     }
 
     #[test]

@@ -5,10 +5,11 @@
 //! (the only `unsafe`); `check`, `cracklib` and `strength` are pure policy
 //! over plain values; `options` and `config` turn module arguments and
 //! pwquality.conf into a typed `Policy`; `dict` finds words in a
-//! memory-mapped dictionary.
+//! dictionary read into memory.
 
 #![deny(clippy::expect_used)]
 
+pub mod breach;
 pub mod check;
 pub mod config;
 pub mod cracklib;
@@ -18,3 +19,4 @@ pub mod options;
 mod shell;
 pub mod strength;
 pub mod sys;
+pub mod verdict;

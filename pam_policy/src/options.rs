@@ -4,6 +4,8 @@
 //! pam_pwquality, an unknown option or a malformed value is an error that
 //! names it, never silently ignored.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 
 /// The shortest `minlen` pam_pwquality honours; smaller values are raised to it.
@@ -27,6 +29,9 @@ pub struct Policy {
     pub gecoscheck: bool,
     pub dictcheck: bool,
     pub dictpath: Option<String>,
+    /// `breachlist=`: a breach filter built by `pam-policy-check
+    /// --build-breach-filter`; passwords whose SHA-1 is in it are refused.
+    pub breachlist: Option<String>,
     pub usercheck: bool,
     pub usersubstr: i64,
     pub enforcing: bool,
@@ -58,6 +63,7 @@ impl Default for Policy {
             gecoscheck: false,
             dictcheck: true,
             dictpath: None,
+            breachlist: None,
             usercheck: true,
             usersubstr: 0,
             enforcing: true,
@@ -129,6 +135,7 @@ pub const CONF_SETTINGS: &[&str] = &[
     "enforce_for_root",
     "local_users_only",
     "minscore",
+    "breachlist",
 ];
 
 impl Policy {
@@ -192,6 +199,10 @@ impl Policy {
             "dictpath" => {
                 let v = value.ok_or_else(|| bad(name, "", "needs a path"))?;
                 self.dictpath = (!v.is_empty()).then(|| v.to_owned());
+            }
+            "breachlist" => {
+                let v = value.ok_or_else(|| bad(name, "", "needs a path"))?;
+                self.breachlist = (!v.is_empty()).then(|| v.to_owned());
             }
             "badwords" => {
                 let v = value.ok_or_else(|| bad(name, "", "needs a word list"))?;

@@ -1,6 +1,8 @@
 //! `minscore=`: zxcvbn's estimate of how many guesses a password takes, as a
 //! score from 0 (under 10^3 guesses) to 4 (10^10 or more), with its advice.
 
+#![forbid(unsafe_code)]
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// zxcvbn's verdict on one password.

@@ -137,3 +137,46 @@ fn builds_a_dictionary_the_module_reads() {
     assert_eq!(r.code(), 1);
     assert!(r.stderr.contains("built-in list"), "{r}");
 }
+
+#[test]
+fn warn_and_skip_say_what_pam_would_do() {
+    let r = check(&["minlen=10", "enforcing=0"], b"short\n");
+    assert_eq!(r.code(), 0, "{r}");
+    assert!(r.stdout.starts_with("WARN\nBAD PASSWORD: "), "{r}");
+    assert!(r.stderr.contains("enforcing=0"), "{r}");
+    let r = check(&["minlen=10", "--as-root"], b"short\n");
+    assert!(r.stdout.starts_with("WARN\n"), "{r}");
+    let r = check(&["minlen=10", "--as-root", "--expired"], b"short\n");
+    assert!(r.stdout.starts_with("FAIL\n") && r.code() == 1, "{r}");
+    let r = check(
+        &["--user", "no-such-user-9z", "local_users_only", "minlen=10"],
+        b"short\n",
+    );
+    assert_eq!((r.code(), r.stdout.as_str()), (0, "SKIP\n"), "{r}");
+}
+
+#[test]
+fn builds_a_breach_filter_from_standard_input() {
+    let dir = test_support::Dir::new("pam-policy-breach-cli-");
+    let out = dir.join("hibp.filter");
+    // SHA-1 of "password", and of "Xk9#mQ2$vL" is not in it.
+    let list = b"5BAA61E4C9B93F3F0682250B6CF8331B7EE68FD8:9545824\r\nnot a hash\r\n";
+    let r = check(
+        &["--build-breach-filter", out.to_str().unwrap()],
+        list.as_slice(),
+    );
+    assert_eq!(r.code(), 0, "{r}");
+    assert!(
+        r.stdout.starts_with("1 hashes from 2 lines (1 skipped)"),
+        "{r}"
+    );
+    let opt = format!("breachlist={}", out.display());
+    let r = check(&["minlen=6", "dictcheck=0", &opt], b"password\n");
+    assert_eq!(
+        r.stdout,
+        "FAIL\nBAD PASSWORD: The password has appeared in a data breach; choose one that has not\n",
+        "{r}"
+    );
+    let r = check(&["minlen=6", &opt], b"Xk9#mQ2$vL\n");
+    assert_eq!((r.code(), r.stdout.as_str()), (0, "PASS\n"), "{r}");
+}

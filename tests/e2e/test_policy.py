@@ -4,7 +4,7 @@ what pam-policy-check says for the same password under the same options.
 """
 import pytest
 
-from conftest import PW_INITIAL, PW_STRONG, PW_STRONG2, PW_WEAK, enroll
+from conftest import PW_INITIAL, PW_STRONG, PW_STRONG2, PW_WEAK, Policy, enroll, write_service
 from sshclient import login
 
 
@@ -202,3 +202,92 @@ def test_expired_password_login_logged_accepted(sshd, machine, expired):
     mark = machine.module_log.mark()
     _expired_login(sshd, machine, expired)
     machine.module_log.wait_for(mark, "pam_policy", expired.name, "accepted")
+
+
+# ------------------------------------------------------------------ breachlist= through passwd
+# A filter built by pam-policy-check --build-breach-filter from a generated list
+# in the HIBP SHA1:COUNT format that holds PW_STRONG; the private passwd stack
+# gets breachlist= on its pam_policy line.
+
+BREACHED = "BAD PASSWORD: The password has appeared in a data breach; choose one that has not"
+
+
+@pytest.fixture(scope="module")
+def breach_policy(machine, install):
+    import hashlib
+    import os
+    import random
+    import shipped
+    import machine as m
+    if install.method == "system":
+        pytest.skip("private mode only: the breach filter is set on a private passwd stack")
+    rng = random.Random(13)
+    lines = ["%040X:%d" % (rng.getrandbits(160), rng.randint(1, 9999)) for _ in range(20000)]
+    lines.insert(rng.randint(0, len(lines)), "%s:4242" % hashlib.sha1(PW_STRONG.encode()).hexdigest().upper())
+    listing = os.path.join(machine.dir, "hibp-sample.txt")
+    with open(listing, "w", newline="") as f:
+        f.write("\r\n".join(lines) + "\r\n")
+    filt = os.path.join(machine.dir, "breach.filter")
+    p = m.run([install.checker, "--build-breach-filter", filt, listing])
+    assert p.returncode == 0 and "20001 hashes" in p.stdout, p.stdout + p.stderr
+    undo = []
+    stack = os.path.join(machine.dir, "passwd-stack-breach")
+    write_service(stack, shipped.password_stack(install.examples, extra="breachlist=" + filt), undo)
+    yield Policy(machine, None, shipped.policy_options(install.examples) + ["breachlist=" + filt], stack)
+    for fn in undo:
+        fn()
+
+
+def test_passwd_refuses_a_breached_password(breach_policy, pw_user):
+    before = pw_user.shadow()
+    status, out = _passwd(breach_policy, pw_user, [PW_INITIAL] + [PW_STRONG] * 6)
+    assert BREACHED in out, out
+    assert "password unchanged" in out and status != 0
+    assert pw_user.shadow() == before
+
+
+def test_passwd_breached_password_logged_rejected(breach_policy, machine, pw_user):
+    mark = machine.module_log.mark()
+    _passwd(breach_policy, pw_user, [PW_INITIAL] + [PW_STRONG] * 6)
+    machine.module_log.wait_for(mark, "pam_policy", pw_user.name, "rejected", "The password has appeared")
+
+
+def test_passwd_accepts_a_password_not_in_the_breach_filter(breach_policy, pw_user):
+    status, out = _passwd(breach_policy, pw_user, [PW_INITIAL, PW_STRONG2, PW_STRONG2])
+    assert "password updated successfully" in out and status == 0, out
+    assert pw_user.password_is(PW_STRONG2)
+
+
+def test_checker_names_the_breach_like_passwd(breach_policy, install, pw_user):
+    assert breach_policy.expected_reasons(install, pw_user, PW_STRONG) == [BREACHED]
+
+
+# ------------------------------------------------------------------ the shared pwquality.conf.d
+# libpwquality, pwscore and desktops share /etc/security/pwquality.conf(.d): a
+# setting pam_policy does not know there is a logged warning, not a reason to
+# fail every password change.
+
+@pytest.fixture
+def shared_unknown_key():
+    import os
+    import machine as m
+    d = "/etc/security/pwquality.conf.d"
+    made = not os.path.isdir(d)
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, "zz-pam-e2e-%d.conf" % m.TAG)
+    with open(path, "w") as f:
+        f.write("# written by the pam-hardening end-to-end suite, removed after the test\nallowclasses = 3\n")
+    yield path
+    os.unlink(path)
+    if made:
+        os.rmdir(d)
+
+
+@pytest.mark.install("setup.sh", "deb")
+def test_unknown_key_in_shared_conf_is_a_warning_not_a_failure(policy, machine, pw_user, shared_unknown_key):
+    mark = machine.module_log.mark()
+    status, out = _passwd_strong(policy, pw_user)
+    assert "password updated successfully" in out and status == 0, out
+    line = machine.module_log.wait_for(mark, "pam_policy", pw_user.name, "config-warning",
+                                       shared_unknown_key + ":2: unknown setting")
+    assert "allowclasses" in line.reason

@@ -15,6 +15,13 @@ use crate::spec::{Answer, Report, Spec};
 
 /// The driver's `main`: the spec is the first argument.
 pub fn main() -> ExitCode {
+    // As passwd, sshd and other applications do before PAM runs: modules that
+    // translate their messages see the locale the environment asks for.
+    // SAFETY: called first, before any other thread exists; "" asks for the
+    // environment's locale.
+    unsafe {
+        libc::setlocale(libc::LC_ALL, c"".as_ptr());
+    }
     match drive(std::env::args().nth(1).unwrap_or_default()) {
         Ok(json) => {
             println!("{json}");

@@ -665,3 +665,87 @@ fn packed_dictionaries_are_cracklibs_format() {
         }
     }
 }
+
+/// Whether the de_DE.UTF-8 locale exists (`scripts/deps.sh --test` generates it).
+fn german_locale_present() -> bool {
+    let out = std::process::Command::new("locale").arg("-a").output();
+    let present = out.is_ok_and(|o| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .any(|l| l.eq_ignore_ascii_case("de_DE.utf8") || l == "de_DE.UTF-8")
+    });
+    if !present {
+        assert!(
+            std::env::var_os("PAM_POLICY_SKIP_ANCHOR").is_some_and(|v| v == "1"),
+            "the de_DE.UTF-8 locale is missing: run scripts/deps.sh --test \
+             (or set PAM_POLICY_SKIP_ANCHOR=1 to skip the comparison)"
+        );
+        eprintln!("SKIPPED: no de_DE.UTF-8 locale");
+    }
+    present
+}
+
+/// A German user (the application runs in de_DE.UTF-8, as passwd does after
+/// setlocale) sees byte for byte the German messages pam_pwquality shows:
+/// both come from libpwquality's and cracklib's catalogs.
+#[test]
+fn german_messages_are_pam_pwqualitys() {
+    if !pwquality_present() || !german_locale_present() {
+        return;
+    }
+    let inputs = [
+        "",
+        "short",
+        "xk9#mq2$vl",
+        "XK9#MQ2$VL",
+        "Xkz#mQw$vL",
+        "Xk9amQ2bvL",
+        "Xk9#mQ2$v",
+        "Password1!",
+        "Qwerty123!",
+        "Aaaaaaaa1#",
+        "Abcdefgh1#",
+        "Ab1#xx#1bA",
+        "Alice#2024x",
+        "Xk9#mQ2$vL",
+        "drowssaP1!",
+    ];
+    let run_all = |module: &str| -> Vec<Observed> {
+        let svc = Service::new(&stack(module, &format!("{GUIDE} retry=1")));
+        inputs
+            .iter()
+            .map(|pw| {
+                let mut s = svc.user("alice").unprivileged().answer(pw).answer(pw);
+                for (k, v) in [
+                    ("LANG", "de_DE.UTF-8"),
+                    ("LC_ALL", "de_DE.UTF-8"),
+                    ("LANGUAGE", "de"),
+                ] {
+                    s.spec.process_env.insert(k.to_owned(), v.to_owned());
+                }
+                observe(&s.chauthtok().run())
+            })
+            .collect()
+    };
+    let ours = run_all("{policy}");
+    let theirs = run_all("{sys}/pam_pwquality.so");
+    let english = [
+        "The password",
+        "No password supplied",
+        "dictionary check",
+        "it is based",
+    ];
+    let mut german = 0;
+    for ((pw, a), b) in inputs.iter().zip(&ours).zip(&theirs) {
+        assert_eq!(a, b, "password {pw:?} under de_DE.UTF-8");
+        german += b
+            .errors
+            .iter()
+            .filter(|e| !english.iter().any(|w| e.contains(w)))
+            .count();
+    }
+    assert!(
+        german >= 8,
+        "pam_pwquality showed too few German messages ({german}): is libpwquality-common's catalog installed? {theirs:#?}"
+    );
+}

@@ -904,3 +904,165 @@ fn hostile_input_gets_a_defined_answer() {
         started.elapsed()
     );
 }
+
+/// cracklib-packer (update-cracklib, from a dpkg trigger) rewrites the
+/// dictionary files in place, the same inodes. A password change that is
+/// under way when that happens must not die of it (a mapped file that shrinks
+/// under a process is a SIGBUS): the first try opens the dictionary, the
+/// files are truncated and rewritten while the user types the second.
+#[test]
+fn a_dictionary_rewritten_in_place_mid_transaction_does_not_crash() {
+    let svc = service("");
+    let dir = svc.dir().to_owned();
+    let words: Vec<String> = (0..20_000).map(|i| format!("zorb{i:05}word")).collect();
+    let list = pam_policy::dict::SortedWords::from_text(&words.join("\n"));
+    let prefix = dir.join("rewritten");
+    pam_policy::dict::write_packed(&prefix, &pam_policy::dict::pack(list.iter())).expect("pack");
+    let svc = service(&format!("retry=2 minlen=8 dictpath={}", prefix.display()));
+    let pwd = dir.join("rewritten.pwd");
+    let pwi = dir.join("rewritten.pwi");
+    let child = svc
+        .user("alice")
+        .unprivileged()
+        // Refused by the dictionary, so the dictionary is open...
+        .answer("Zorb00001word#")
+        // ...and this answer comes while the files are rewritten.
+        .answer_late("Zorb19999word#", 1500)
+        .answer("Zorb19999word#");
+    let rewriter = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        for path in [&pwd, &pwi] {
+            // Same inode: truncate, then write something shorter and different.
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(path)
+                .expect("open for rewrite");
+            drop(f);
+        }
+        std::fs::write(&pwd, b"short\0").expect("rewrite .pwd");
+    });
+    let out = child.chauthtok().run();
+    rewriter.join().expect("rewriter");
+    assert!(
+        out.code() == "PAM_MAXTRIES"
+            || out.code() == "PAM_SUCCESS"
+            || out.code() == "PAM_AUTHTOK_ERR",
+        "the driver must finish with a PAM code, not a signal\n{out}"
+    );
+    let errors = out.errors();
+    assert_eq!(
+        errors.first().copied(),
+        Some(
+            "BAD PASSWORD: The password fails the dictionary check - it is based on a dictionary word"
+        ),
+        "{out}"
+    );
+}
+
+/// Fedora and RHEL ship the dictionary as PREFIX.pwd.gz beside PREFIX.pwi.
+#[test]
+fn a_gzip_compressed_dictionary_is_read() {
+    use std::io::Write;
+    let svc = service("");
+    let dir = svc.dir().to_owned();
+    let list = pam_policy::dict::SortedWords::from_text("zorblatt\nquuxwidget\n");
+    let prefix = dir.join("pw_dict");
+    pam_policy::dict::write_packed(&prefix, &pam_policy::dict::pack(list.iter())).expect("pack");
+    let pwd = dir.join("pw_dict.pwd");
+    let raw = std::fs::read(&pwd).expect("read .pwd");
+    let gz = std::process::Command::new("gzip")
+        .arg("-c")
+        .arg(&pwd)
+        .output()
+        .expect("gzip");
+    assert!(gz.status.success() && !gz.stdout.is_empty());
+    let mut f = std::fs::File::create(dir.join("pw_dict.pwd.gz")).expect("create .gz");
+    f.write_all(&gz.stdout).expect("write .gz");
+    std::fs::remove_file(&pwd).expect("remove .pwd");
+    assert!(!raw.is_empty());
+    let svc = service(&format!("minlen=8 dictpath={}", prefix.display()));
+    let (v, out) = verdict_for(&svc, "alice", None, "Zorblatt12!");
+    assert_eq!(
+        v, "The password fails the dictionary check - it is based on a dictionary word",
+        "{out}"
+    );
+    assert!(
+        out.logged("outcome=dictionary-fallback").is_empty(),
+        "{out}"
+    );
+    assert_eq!(verdict_for(&svc, "alice", None, "Password1!").0, "OK");
+}
+
+/// `breachlist=FILE`: a password whose SHA-1 is in the filter is refused,
+/// after every other check; set in pwquality.conf as well as an argument. A
+/// broken filter is a logged warning, not a refusal of every password.
+#[test]
+fn breached_passwords_are_refused() {
+    use std::fmt::Write as _;
+    let svc = service("");
+    let dir = svc.dir().to_owned();
+    let breached = [
+        "Xk9#mQ2$vL",
+        "Tr0ub4dor&3",
+        "Correct horse battery staple 9",
+    ];
+    let mut text = String::new();
+    for (i, pw) in breached.iter().enumerate() {
+        let out = std::process::Command::new("sha1sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().expect("stdin").write_all(pw.as_bytes())?;
+                c.wait_with_output()
+            })
+            .expect("sha1sum");
+        let hex = String::from_utf8_lossy(&out.stdout)[..40].to_uppercase();
+        let _ = write!(text, "{hex}:{}\r\n", 100 + i);
+    }
+    for i in 0..5000 {
+        let _ = writeln!(text, "{:040X}:1", (i as u128) * 0x9E37_79B9_7F4A_7C15_u128);
+    }
+    let filter = dir.join("breach.filter");
+    pam_policy::breach::build(
+        text.as_bytes(),
+        None,
+        &filter,
+        &mut pam_policy::breach::Quiet,
+    )
+    .expect("build the filter");
+    let conf = dir.join("pq.conf");
+    write_file(
+        &conf,
+        format!("breachlist = {}\n", filter.display()).as_bytes(),
+    );
+    let why = "The password has appeared in a data breach; choose one that has not";
+    for line in [
+        format!("{GUIDE} breachlist={}", filter.display()),
+        format!("{GUIDE} conf={}", conf.display()),
+    ] {
+        let svc = service(&line);
+        for pw in &breached[..2] {
+            let (v, out) = verdict_for(&svc, "alice", None, pw);
+            assert_eq!(v, why, "{pw} under {line}\n{out}");
+            assert!(!out.logged("outcome=rejected").is_empty(), "{out}");
+        }
+        assert_eq!(verdict_for(&svc, "alice", None, "Yk8#mQ2$vM").0, "OK");
+        // Other rules come first.
+        assert_eq!(
+            verdict_for(&svc, "alice", None, "short").0,
+            "The password contains less than 1 digits"
+        );
+    }
+    // Broken: a warning, and the other checks still decide.
+    write_file(&dir.join("broken.filter"), b"PAMBRF1\0not really a filter");
+    let svc = service(&format!(
+        "{GUIDE} breachlist={}",
+        dir.join("broken.filter").display()
+    ));
+    let (v, out) = verdict_for(&svc, "alice", None, "Xk9#mQ2$vL");
+    assert_eq!(v, "OK", "{out}");
+    assert_eq!(out.logged("outcome=breach-filter-error").len(), 1, "{out}");
+}

@@ -4,7 +4,9 @@
 //! environment:
 //!
 //! - `set`: copies `HARNESS_AUTHTOK` / `HARNESS_OLDAUTHTOK` (PAM environment)
-//!   into the items, then removes them from the environment.
+//!   into the items, then removes them from the environment; and
+//!   `HARNESS_USER_HEX` (hex bytes) into PAM_USER, for user names that are
+//!   not UTF-8, which the driver's JSON script cannot carry.
 //! - `record`: copies the items (and the user) into `HARNESS_SEEN_*` PAM
 //!   environment variables, which the driver reads after the call.
 //!
@@ -21,7 +23,11 @@ use pam_ext::{PamHandle, PamResultCode, StrItem};
 unsafe extern "C" {
     fn pam_getenv(pamh: *mut PamHandle, name: *const c_char) -> *const c_char;
     fn pam_putenv(pamh: *mut PamHandle, name_value: *const c_char) -> c_int;
+    fn pam_set_item(pamh: *mut PamHandle, item_type: c_int, item: *const std::ffi::c_void)
+    -> c_int;
 }
+
+const PAM_USER: c_int = 2;
 
 pam_ext::export_hooks!(
     pam_sm_authenticate => hook,
@@ -67,6 +73,17 @@ fn set(pamh: &mut PamHandle) {
     if let Some(tok) = getenv(pamh, c"HARNESS_OLDAUTHTOK") {
         let _ = pam_ext::set_old_authtok(pamh, &tok);
         putenv(pamh, b"HARNESS_OLDAUTHTOK");
+    }
+    if let Some(hex) = getenv(pamh, c"HARNESS_USER_HEX") {
+        let bytes: Option<Vec<u8>> = hex
+            .chunks(2)
+            .map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok())
+            .collect();
+        if let Some(user) = bytes.and_then(|b| CString::new(b).ok()) {
+            // SAFETY: live handle; libpam copies the NUL-terminated string.
+            let _ = unsafe { pam_set_item(pamh, PAM_USER, user.as_ptr().cast()) };
+        }
+        putenv(pamh, b"HARNESS_USER_HEX");
     }
 }
 
