@@ -94,8 +94,14 @@ fn needles() -> Vec<(String, Vec<u8>)> {
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Runs `work` with the allocator watching, and returns what it found.
+/// One test at a time: while one is watched, another's setup (which makes
+/// copies of the secret on purpose, e.g. with `format!`) would be found too.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `work` with the allocator watching; call with [`serial`] held.
 fn watched(work: impl FnOnce()) -> Vec<String> {
-    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     *NEEDLES.lock().unwrap() = needles();
     FOUND.lock().unwrap().clear();
     ARMED.store(true, Ordering::SeqCst);
@@ -106,6 +112,7 @@ fn watched(work: impl FnOnce()) -> Vec<String> {
 
 #[test]
 fn the_allocator_does_find_an_unwiped_copy() {
+    let _one = serial();
     let found = watched(|| {
         let copy = format!("{SECRET}\n");
         drop(copy);
@@ -115,6 +122,7 @@ fn the_allocator_does_find_an_unwiped_copy() {
 
 #[test]
 fn reading_deciding_encoding_and_dropping_leave_no_copy() {
+    let _one = serial();
     let text = format!(
         "{SECRET}\n\" RATE_LIMIT 3 30 100\n\" DISALLOW_REUSE\n\" TOTP_AUTH\n{}\n{}\n",
         SCRATCH[0], SCRATCH[1]
@@ -157,6 +165,7 @@ fn reading_deciding_encoding_and_dropping_leave_no_copy() {
 
 #[test]
 fn a_new_enrollment_and_new_scratch_codes_leave_no_copy() {
+    let _one = serial();
     let key = otp::decode_base32(SECRET).unwrap();
     let codes: Vec<ScratchCode> = SCRATCH
         .iter()
@@ -181,6 +190,7 @@ fn a_new_enrollment_and_new_scratch_codes_leave_no_copy() {
 
 #[test]
 fn the_file_store_leaves_no_copy() {
+    let _one = serial();
     use pam_totp::store::{self, FileStore, Store, Target};
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
