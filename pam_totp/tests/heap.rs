@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::panic, unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use pam_totp::decision::{self, Attempt, Candidate, Rules};
 use pam_totp::enrollment::{Enrollment, GraceHost, Kind, NewEnrollment, ScratchCode};
@@ -16,7 +16,12 @@ use pam_totp::otp;
 const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 const SCRATCH: [u32; 2] = [48213977, 73560124];
 
-static ARMED: AtomicBool = AtomicBool::new(false);
+thread_local! {
+    /// Whether this thread's frees are looked into: only the watched test's
+    /// own thread, so the test runner's other threads neither add findings
+    /// nor contend for the locks below. Const-initialised: reading it never allocates.
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+}
 /// What was found in freed memory (a description; empty when clean).
 static FOUND: Mutex<Vec<String>> = Mutex::new(Vec::new());
 /// The needles; filled before arming.
@@ -25,22 +30,22 @@ static NEEDLES: Mutex<Vec<(String, Vec<u8>)>> = Mutex::new(Vec::new());
 struct Checking;
 
 fn inspect(ptr: *mut u8, size: usize) {
-    if !ARMED.load(Ordering::SeqCst) {
+    if !ARMED.with(Cell::get) {
         return;
     }
-    // No allocation while we look: disarm, look, re-arm.
-    ARMED.store(false, Ordering::SeqCst);
+    // What we allocate while looking is not looked into: disarm, look, re-arm.
+    ARMED.with(|a| a.set(false));
     // SAFETY: the allocator is handing back this block of `size` bytes,
     // which is still ours to read until it is passed to System.
     let block = unsafe { std::slice::from_raw_parts(ptr, size) };
-    if let (Ok(needles), Ok(mut found)) = (NEEDLES.try_lock(), FOUND.try_lock()) {
+    if let (Ok(needles), Ok(mut found)) = (NEEDLES.lock(), FOUND.lock()) {
         for (what, needle) in needles.iter() {
             if !needle.is_empty() && block.windows(needle.len()).any(|w| w == &needle[..]) {
                 found.push(format!("{what} in a freed block of {size} bytes"));
             }
         }
     }
-    ARMED.store(true, Ordering::SeqCst);
+    ARMED.with(|a| a.set(true));
 }
 
 // SAFETY: every call is passed on to the System allocator unchanged; freed
@@ -90,23 +95,21 @@ fn needles() -> Vec<(String, Vec<u8>)> {
     v
 }
 
-/// One watched test at a time: the allocator sees every thread.
+/// One watched test at a time (the needles and findings are shared).
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// Runs `work` with the allocator watching, and returns what it found.
-/// One test at a time: while one is watched, another's setup (which makes
-/// copies of the secret on purpose, e.g. with `format!`) would be found too.
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Runs `work` with the allocator watching; call with [`serial`] held.
+/// Runs `work` on this thread with the allocator watching its frees, and
+/// returns what it found; call with [`serial`] held.
 fn watched(work: impl FnOnce()) -> Vec<String> {
     *NEEDLES.lock().unwrap() = needles();
     FOUND.lock().unwrap().clear();
-    ARMED.store(true, Ordering::SeqCst);
+    ARMED.with(|a| a.set(true));
     work();
-    ARMED.store(false, Ordering::SeqCst);
+    ARMED.with(|a| a.set(false));
     std::mem::take(&mut *FOUND.lock().unwrap())
 }
 
