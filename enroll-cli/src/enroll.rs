@@ -828,33 +828,30 @@ fn store_target(args: &Args, user: &Account, path: PathBuf) -> Result<Target, Fa
                 })?
         }
     };
+    Ok(target_for(user, owner, path))
+}
+
+/// `user`'s file at `path`, read and written as `owner` under the rules the
+/// module applies by default (owner checked, mode 0600).
+fn target_for(user: &Account, owner: Account, path: PathBuf) -> Target {
     let rules = Rules {
         owner: owner.uid,
         check_owner: true,
         allowed_perm: 0o600,
     };
-    Ok(Target {
+    Target {
         user: user.clone(),
         owner,
         path,
         rules,
-    })
+    }
 }
 
 /// `--import FILE`: an existing google-authenticator file (secret, options,
 /// scratch codes, the newest used step) into the fleet store, read as the
 /// user it belongs to; the file itself is left as it is.
 fn import(args: &Args, f: &mut Fleet, user: &Account, file: &Path) -> Result<(), Failure> {
-    let t = Target {
-        user: user.clone(),
-        owner: user.clone(),
-        path: file.to_owned(),
-        rules: Rules {
-            owner: user.uid,
-            check_owner: true,
-            allowed_perm: 0o600,
-        },
-    };
+    let t = target_for(user, user.clone(), file.to_owned());
     let e = FileStore::default().load(&t).map_err(|e| match e {
         StoreError::Malformed(m) => Failure::system(format!(
             "{} is not a valid secret file: {m}",

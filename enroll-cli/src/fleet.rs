@@ -4,6 +4,7 @@
 //! removes anyone's; a user whose own database login is in `pam_totp_user`
 //! (named like their Unix account) enrolls and removes their own.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
@@ -60,21 +61,20 @@ impl Fleet {
                 "the fleet store holds time-based enrollments only (no counter-based codes)",
             ));
         }
-        let secret: String = e
-            .key()
-            .as_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let secret = zeroize::Zeroizing::new(format!("\\x{secret}"));
-        let scratch = zeroize::Zeroizing::new(format!(
-            "{{{}}}",
-            e.scratch_values()
-                .iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        ));
+        // Both hold secrets: written straight into wiped strings, no copies on the way.
+        let key = e.key().as_bytes();
+        let mut secret = zeroize::Zeroizing::new(String::with_capacity(2 + 2 * key.len()));
+        secret.push_str("\\x");
+        for b in key {
+            let _ = write!(secret, "{b:02x}");
+        }
+        let mut scratch =
+            zeroize::Zeroizing::new(String::with_capacity(2 + 9 * e.scratch_codes().len()));
+        scratch.push('{');
+        for (i, c) in e.scratch_codes().iter().enumerate() {
+            let _ = write!(scratch, "{}{}", if i > 0 { "," } else { "" }, c.value());
+        }
+        scratch.push('}');
         let (step, window) = (e.step().to_string(), e.window().to_string());
         let reuse = if e.used_steps().is_some() {
             "true"

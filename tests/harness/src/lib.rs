@@ -622,6 +622,15 @@ impl Outcome {
     }
 
     /// Syslog messages whose text contains `needle`.
+    /// The one decision line (`outcome=...`) a module logged; fails the test
+    /// unless there is exactly one.
+    #[track_caller]
+    pub fn decision_line(&self) -> String {
+        let lines = self.logged("outcome=");
+        assert_eq!(lines.len(), 1, "one decision line expected\n{self}");
+        lines[0].message.clone()
+    }
+
     pub fn logged(&self, needle: &str) -> Vec<&SyslogLine> {
         self.syslog
             .iter()

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use pam_harness::totp::{Enrollment, SECRET, code, current_user, step};
-use pam_harness::{Outcome, Service, assert_one_winner, race};
+use pam_harness::{Service, assert_one_winner, race};
 use test_support::postgres::{self, Server};
 use test_support::{required_in_ci, settle};
 
@@ -82,13 +82,6 @@ fn rounds() -> usize {
         .unwrap_or(200)
 }
 
-#[track_caller]
-fn decision_line(out: &Outcome) -> String {
-    let lines = out.logged("outcome=");
-    assert_eq!(lines.len(), 1, "one decision line expected\n{out}");
-    lines[0].message.clone()
-}
-
 #[test]
 fn a_code_used_on_one_host_is_refused_on_the_other_with_the_reason() {
     let Some(f) = fleet(2) else { return };
@@ -105,7 +98,7 @@ fn a_code_used_on_one_host_is_refused_on_the_other_with_the_reason() {
     let out = f.service(1, "").user(&user).answer(&c).authenticate().run();
     out.expect("PAM_AUTH_ERR");
     assert_eq!(out.errors(), [pam_totp::messages::REUSED], "{out}");
-    assert!(decision_line(&out).contains("outcome=reused"), "{out}");
+    assert!(out.decision_line().contains("outcome=reused"), "{out}");
     // A wrong code, and a user who is not enrolled (nullok: ignored).
     f.service(1, "")
         .user(&user)
@@ -119,13 +112,13 @@ fn a_code_used_on_one_host_is_refused_on_the_other_with_the_reason() {
     out.expect("PAM_PERM_DENIED");
     assert!(out.prompts().is_empty(), "{out}");
     assert!(
-        decision_line(&out).contains("outcome=not-enrolled"),
+        out.decision_line().contains("outcome=not-enrolled"),
         "{out}"
     );
     let out = f.service(0, "").user(&user).answer(&c).authenticate().run();
     out.expect("PAM_AUTH_ERR");
     assert!(
-        decision_line(&out).contains("outcome=not-enrolled"),
+        out.decision_line().contains("outcome=not-enrolled"),
         "{out}"
     );
 }
@@ -251,7 +244,7 @@ fn a_stopped_database_is_refused_or_with_local_fallback_uses_the_file() {
         .authenticate()
         .run();
     out.expect("PAM_AUTHINFO_UNAVAIL");
-    let line = decision_line(&out);
+    let line = out.decision_line();
     assert!(
         line.contains("outcome=store-error") && line.contains("fleet store: cannot connect"),
         "{line}"
@@ -266,7 +259,7 @@ fn a_stopped_database_is_refused_or_with_local_fallback_uses_the_file() {
         .run();
     out.expect("PAM_SUCCESS");
     assert!(
-        decision_line(&out).contains("local file used (degraded)"),
+        out.decision_line().contains("local file used (degraded)"),
         "{out}"
     );
 }
@@ -291,7 +284,7 @@ fn a_paused_database_is_refused_within_the_deadline() {
     out.expect("PAM_AUTHINFO_UNAVAIL");
     // connect_timeout (2 s) bounds the stalled TLS handshake.
     assert!(took < Duration::from_secs(4), "took {took:?}\n{out}");
-    assert!(decision_line(&out).contains("outcome=store-error"), "{out}");
+    assert!(out.decision_line().contains("outcome=store-error"), "{out}");
 }
 
 #[test]
@@ -337,7 +330,7 @@ fn a_bad_connection_file_is_a_service_error_naming_it() {
         ));
         let out = svc.user(&user).answer("123456").authenticate().run();
         out.expect("PAM_SERVICE_ERR");
-        let line = decision_line(&out);
+        let line = out.decision_line();
         assert!(
             line.contains("outcome=config-error") && line.contains(&logged),
             "{}: {line}",
@@ -418,7 +411,7 @@ fn a_paused_synchronous_standby_is_refused_within_the_statement_deadline() {
     let took = started.elapsed();
     standby.signal_all(libc::SIGCONT);
     out.expect("PAM_AUTHINFO_UNAVAIL");
-    let line = decision_line(&out);
+    let line = out.decision_line();
     assert!(line.contains("no answer before the deadline"), "{line}");
     assert!(took < Duration::from_secs(3), "took {took:?}\n{out}");
     // The waiting commit went through once the standby was back: the code is spent.

@@ -22,13 +22,6 @@ fn transcript(out: &Outcome) -> Vec<(String, String)> {
         .collect()
 }
 
-#[track_caller]
-fn decision_line(out: &Outcome) -> String {
-    let lines = out.logged("outcome=");
-    assert_eq!(lines.len(), 1, "one decision line expected\n{out}");
-    lines[0].message.clone()
-}
-
 /// An rhost with a line break would have planted a scratch code (which
 /// then logs in) and options; it is not recorded and the file keeps its lines.
 #[test]
@@ -48,7 +41,7 @@ fn an_rhost_cannot_write_lines_into_the_secret_file() {
             .authenticate()
             .run();
         out.expect("PAM_SUCCESS");
-        let line = decision_line(&out);
+        let line = out.decision_line();
         assert!(
             line.contains("not recorded for grace_period"),
             "{rhost:?}\n{out}"
@@ -122,7 +115,7 @@ fn replayed_old_codes_are_not_taken_for_clock_skew() {
             .run();
         out.expect("PAM_AUTH_ERR");
         assert!(
-            decision_line(&out).contains("outcome=reused "),
+            out.decision_line().contains("outcome=reused "),
             "step {s}\n{out}"
         );
         assert_eq!(
@@ -143,7 +136,7 @@ fn replayed_old_codes_are_not_taken_for_clock_skew() {
         .authenticate()
         .run();
     assert!(
-        decision_line(&out).contains("outcome=skew-learning "),
+        out.decision_line().contains("outcome=skew-learning "),
         "{out}"
     );
 }
@@ -208,7 +201,7 @@ fn a_held_lock_makes_the_login_unavailable_not_hang() {
         .run();
     let waited = started.elapsed();
     out.expect("PAM_AUTHINFO_UNAVAIL");
-    let line = decision_line(&out);
+    let line = out.decision_line();
     assert!(line.contains("outcome=store-error "), "{out}");
     assert!(line.contains("locked by another process"), "{out}");
     assert!(waited < Duration::from_secs(10), "waited {waited:?}");
@@ -305,7 +298,7 @@ fn a_rate_limited_client_is_asked_first_and_told_after() {
             .starts_with("Too many login attempts. Please try again in "),
         "{out}"
     );
-    assert!(decision_line(&out).contains("outcome=throttled "), "{out}");
+    assert!(out.decision_line().contains("outcome=throttled "), "{out}");
 }
 
 /// A user name or rhost with characters that reorder text (bidirectional
@@ -320,7 +313,7 @@ fn log_fields_cannot_reorder_what_an_admin_reads() {
         .answer("000000")
         .authenticate()
         .run();
-    let line = decision_line(&out);
+    let line = out.decision_line();
     for c in ['\u{202e}', '\u{2066}', '\u{2028}', '\u{200f}'] {
         assert!(!line.contains(c), "{c:?} unescaped\n{out}");
     }

@@ -6,8 +6,8 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
+use pam_harness::Service;
 use pam_harness::totp::{Enrollment, SECRET, code, step};
-use pam_harness::{Outcome, Service};
 use test_support::settle;
 
 const WEAK: &str = "\" WINDOW_SIZE 17\n\" TOTP_AUTH\n12345678\n";
@@ -25,13 +25,6 @@ fn conf(e: &Enrollment, text: &str) -> PathBuf {
 
 fn service(e: &Enrollment, extra: &str) -> Service {
     Service::new(&format!("auth required {{totp}} {} {extra}", e.arg()))
-}
-
-#[track_caller]
-fn decision_line(out: &Outcome) -> String {
-    let lines = out.logged("outcome=");
-    assert_eq!(lines.len(), 1, "one decision line expected\n{out}");
-    lines[0].message.clone()
 }
 
 /// The same weak file under the same minimums, given in the file or as arguments.
@@ -63,7 +56,7 @@ fn a_weak_file_is_held_to_the_minimums_and_not_rewritten() {
             "{how}\n{out}"
         );
         assert!(
-            decision_line(&out).contains("outcome=below-minimum"),
+            out.decision_line().contains("outcome=below-minimum"),
             "{how}\n{out}"
         );
         assert!(e.text().contains("12345678"), "{how}: {}", e.text());
@@ -148,7 +141,7 @@ fn refused_enrollments_are_told_only_after_a_right_code() {
             .is_some_and(|m| m.contains("the secret has 80 bits, fewer than the minimum of 128")),
         "{out}"
     );
-    assert!(decision_line(&out).contains("min_secret_bits"), "{out}");
+    assert!(out.decision_line().contains("min_secret_bits"), "{out}");
 }
 
 /// A minimums file that is malformed, missing, writable by others or a
@@ -199,7 +192,7 @@ fn a_bad_minimums_file_or_argument_is_a_service_error_naming_it() {
             .authenticate()
             .run();
         out.expect("PAM_SERVICE_ERR");
-        let line = decision_line(&out);
+        let line = out.decision_line();
         assert!(
             line.contains("outcome=config-error") && line.contains(&logged),
             "{extra}: {line}\n{out}"
